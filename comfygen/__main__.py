@@ -1,0 +1,3 @@
+from comfygen.cli import main
+
+main()

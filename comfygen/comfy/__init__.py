@@ -1,0 +1,1 @@
+"""Talking to ComfyUI: launching it, and its web API."""

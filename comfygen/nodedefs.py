@@ -1,0 +1,161 @@
+"""Node definitions, parsed from ComfyUI's `/object_info`: what inputs each node class takes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
+Section = Literal["required", "optional", "hidden"]
+
+
+@dataclass(frozen=True)
+class InputDef:
+    """One input of a node class. `kind` is LINK for inputs fed by another node's output."""
+
+    name: str
+    kind: InputKind
+    type_name: str
+    section: Section
+    options: Mapping[str, Any] = field(default_factory=dict)
+    choices: tuple[Any, ...] | None = None
+
+    @property
+    def is_widget(self) -> bool:
+        """True when the UI shows this input as a widget (a literal value in the graph)."""
+        return self.kind != "LINK"
+
+    @property
+    def default(self) -> Any:
+        if "default" in self.options:
+            return self.options["default"]
+        if self.choices:
+            return self.choices[0]
+        return None
+
+    @property
+    def minimum(self) -> int | float | None:
+        return self.options.get("min")
+
+    @property
+    def maximum(self) -> int | float | None:
+        return self.options.get("max")
+
+    @property
+    def tooltip(self) -> str | None:
+        tip = self.options.get("tooltip")
+        return tip if isinstance(tip, str) else None
+
+    @property
+    def control_after_generate(self) -> bool:
+        """Seed-like inputs: the UI stores one extra widget value after this one."""
+        return bool(self.options.get("control_after_generate"))
+
+    @property
+    def image_upload(self) -> bool:
+        return bool(self.options.get("image_upload"))
+
+
+@dataclass(frozen=True)
+class NodeDef:
+    """A node class: its inputs in declaration order, outputs and whether it is an output node."""
+
+    class_type: str
+    inputs: Mapping[str, InputDef]
+    input_order: tuple[str, ...]
+    outputs: tuple[str, ...]
+    output_names: tuple[str, ...]
+    output_node: bool
+    display_name: str
+    category: str
+
+    def input(self, name: str) -> InputDef | None:
+        return self.inputs.get(name)
+
+    @property
+    def widget_inputs(self) -> tuple[InputDef, ...]:
+        """Widget inputs (required then optional) in the order the UI stores their values."""
+        return tuple(
+            self.inputs[n] for n in self.input_order if self.inputs[n].is_widget
+        )
+
+
+def parse_input(name: str, raw: Any, section: Section) -> InputDef:
+    """Parse one `[TYPE, OPTIONS]` entry of `/object_info`."""
+    if not isinstance(raw, list | tuple) or not raw:
+        return InputDef(name, "LINK", str(raw), section)
+    head = raw[0]
+    options = raw[1] if len(raw) > 1 and isinstance(raw[1], Mapping) else {}
+    if isinstance(head, list | tuple):
+        return InputDef(name, "COMBO", "COMBO", section, options, tuple(head))
+    if head == "COMBO":
+        return InputDef(name, "COMBO", "COMBO", section, options, tuple(options.get("options", ())))
+    if head in ("INT", "FLOAT", "STRING", "BOOLEAN"):
+        return InputDef(name, head, head, section, options)
+    return InputDef(name, "LINK", str(head), section, options)
+
+
+def parse_node(class_type: str, raw: Mapping[str, Any]) -> NodeDef:
+    inputs: dict[str, InputDef] = {}
+    declared = raw.get("input", {}) or {}
+    for section in ("required", "optional", "hidden"):
+        for name, spec in (declared.get(section) or {}).items():
+            if section == "hidden":
+                inputs[name] = InputDef(name, "LINK", str(spec), "hidden")
+            else:
+                inputs[name] = parse_input(name, spec, section)
+    order_raw = raw.get("input_order") or {}
+    order: list[str] = []
+    for section in ("required", "optional"):
+        names = order_raw.get(section) or list((declared.get(section) or {}).keys())
+        order.extend(n for n in names if n in inputs and n not in order)
+    return NodeDef(
+        class_type=class_type,
+        inputs=inputs,
+        input_order=tuple(order),
+        outputs=tuple(str(o) if not isinstance(o, list) else "COMBO" for o in raw.get("output", [])),
+        output_names=tuple(str(o) for o in raw.get("output_name", []) or []),
+        output_node=bool(raw.get("output_node")),
+        display_name=str(raw.get("display_name") or class_type),
+        category=str(raw.get("category") or ""),
+    )
+
+
+class NodeDefs(Mapping[str, NodeDef]):
+    """Every node class a ComfyUI offers, keyed by class_type."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self._nodes = {k: parse_node(k, v) for k, v in raw.items() if isinstance(v, Mapping)}
+
+    def __getitem__(self, key: str) -> NodeDef:
+        return self._nodes[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    @classmethod
+    def load(cls, path: Path) -> NodeDefs:
+        """Read a saved `/object_info` snapshot."""
+        return cls(json.loads(path.read_text(encoding="utf-8")))
+
+    @classmethod
+    def fetch(cls, url: str, timeout: float = 30.0) -> NodeDefs:
+        """Read `/object_info` from a running ComfyUI."""
+        response = httpx.get(url.rstrip("/") + "/object_info", timeout=timeout)
+        response.raise_for_status()
+        return cls(response.json())
+
+
+def dump_object_info(raw: Mapping[str, Any]) -> str:
+    """Deterministic text of an `/object_info` snapshot."""
+    return json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n"

@@ -1,0 +1,36 @@
+"""Shared fixtures. The `comfyui` fixture starts the real test ComfyUI once per session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def comfyui_home() -> Path:
+    home = default_comfyui_home()
+    if not (home / "ComfyUI" / "main.py").exists():
+        # Fail, never skip: a suite that silently skips its integration tests proves nothing.
+        pytest.fail(
+            f"the test ComfyUI is not installed at {home}; run `python scripts/install_comfyui.py`"
+        )
+    return home
+
+
+@pytest.fixture(scope="session")
+def comfyui(comfyui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUIProcess]:
+    """A real ComfyUI 0.3.75 on CPU with an empty base directory of its own."""
+    base = tmp_path_factory.mktemp("comfyui-base")
+    proc = ComfyUIProcess.from_home(comfyui_home, base)
+    proc.start()
+    try:
+        proc.wait_ready()
+        yield proc
+    finally:
+        proc.stop()
