@@ -1,0 +1,5 @@
+"""The mapping spec: which workflow inputs become public fields, and how."""
+
+from comfygen.spec.models import FieldSpec, TargetRef, WorkflowSpec
+
+__all__ = ["FieldSpec", "TargetRef", "WorkflowSpec"]
