@@ -55,10 +55,11 @@ def build_ir(source: WorkflowSource, nodedefs: NodeDefs) -> tuple[WorkflowIR | N
     graph, problems = read_workflow(source, nodedefs)
     spec, spec_problems = load_spec(source.spec_path, source.rel(source.spec_path))
     problems = [*problems, *spec_problems]
-    if graph is None or spec is None or has_errors(problems):
+    if graph is None or spec is None:
         return None, problems
     ir, parse_problems = parse(source, graph, spec, nodedefs)
-    return ir, [*problems, *parse_problems]
+    problems.extend(parse_problems)
+    return (None if has_errors(problems) else ir), problems
 
 
 def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> GenerationResult:

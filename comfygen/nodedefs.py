@@ -157,5 +157,7 @@ class NodeDefs(Mapping[str, NodeDef]):
 
 
 def dump_object_info(raw: Mapping[str, Any]) -> str:
-    """Deterministic text of an `/object_info` snapshot."""
-    return json.dumps(raw, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    """Deterministic text of an `/object_info` snapshot: classes sorted, each kept as ComfyUI
+    declares it (input order matters for UI-format widget values)."""
+    ordered = {name: raw[name] for name in sorted(raw)}
+    return json.dumps(ordered, indent=1, ensure_ascii=False) + "\n"

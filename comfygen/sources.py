@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from comfygen.errors import Problem
 from comfygen.names import path_segment_problem
-from comfygen.spec.models import WorkflowSpec
+from comfygen.spec.models import FIELD_NAME, FieldSpec, WorkflowSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -78,17 +78,33 @@ def load_spec(path: Path, display: str) -> tuple[WorkflowSpec | None, list[Probl
         raw = {}
     if not isinstance(raw, dict):
         return None, [Problem(display, "the spec must be a YAML mapping")]
+    raw_inputs = raw.get("inputs") or {}
+    problems: list[Problem] = []
+    if not isinstance(raw_inputs, dict):
+        problems.append(Problem(display, "inputs: must be a mapping of field name to field spec"))
+        raw_inputs = {}
     try:
-        return WorkflowSpec.model_validate(raw), []
+        spec = WorkflowSpec.model_validate({**raw, "inputs": {}})
     except ValidationError as exc:
-        return None, [_spec_problem(display, err) for err in exc.errors()]
+        problems.extend(_spec_problem(display, err) for err in exc.errors())
+        spec = WorkflowSpec()
+    # Each field is validated on its own, so that one bad field does not hide the others.
+    for name, raw_field in raw_inputs.items():
+        name = str(name)
+        if not FIELD_NAME.match(name):
+            problems.append(Problem(display, "not a valid field name: use letters, digits and _",
+                                    field=name))
+            continue
+        try:
+            spec.inputs[name] = FieldSpec.model_validate(raw_field)
+        except ValidationError as exc:
+            problems.extend(_spec_problem(display, err, name) for err in exc.errors())
+    return spec, problems
 
 
-def _spec_problem(display: str, err: dict) -> Problem:
-    loc = [str(p) for p in err.get("loc", ())]
-    field = loc[1] if len(loc) >= 2 and loc[0] == "inputs" else None
-    where = ".".join(loc[2:] if field else loc)
-    message = err.get("msg", "invalid")
+def _spec_problem(display: str, err: dict, field: str | None = None) -> Problem:
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    message = err.get("msg", "invalid").removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
         message = "unknown key; see docs/spec.md for the keys a spec accepts"
     return Problem(display, f"{where}: {message}" if where else message, field=field)

@@ -102,16 +102,6 @@ class WorkflowSpec(BaseModel):
         default=None, description="Output node ids to return; default: every output node."
     )
 
-    @field_validator("inputs")
-    @classmethod
-    def _names(cls, inputs: dict[str, FieldSpec]) -> dict[str, FieldSpec]:
-        for name in inputs:
-            if not FIELD_NAME.match(name):
-                raise ValueError(
-                    f"field name {name!r} must be a valid identifier (letters, digits, _)"
-                )
-        return inputs
-
     @field_validator("outputs", mode="before")
     @classmethod
     def _outputs_as_strings(cls, value: Any) -> Any:
