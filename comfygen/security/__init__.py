@@ -1,0 +1,36 @@
+"""Guards for a public endpoint: SSRF-safe fetching and URL policies."""
+
+from comfygen.security.addresses import parse_ip, refusal_reason
+from comfygen.security.errors import (
+    FetchConnectionError,
+    FetchError,
+    FetchStatusError,
+    FetchTimeout,
+    FetchTooLarge,
+    TooManyRedirects,
+    UrlRefused,
+)
+from comfygen.security.policy import UrlCredentials, UrlPolicy, redact_url
+from comfygen.security.resolver import Resolver, StaticResolver, SystemResolver
+from comfygen.security.urlguard import FetchResult, ResolvedTarget, UrlGuard
+
+__all__ = [
+    "FetchConnectionError",
+    "FetchError",
+    "FetchResult",
+    "FetchStatusError",
+    "FetchTimeout",
+    "FetchTooLarge",
+    "ResolvedTarget",
+    "Resolver",
+    "StaticResolver",
+    "SystemResolver",
+    "TooManyRedirects",
+    "UrlCredentials",
+    "UrlGuard",
+    "UrlPolicy",
+    "UrlRefused",
+    "parse_ip",
+    "redact_url",
+    "refusal_reason",
+]
