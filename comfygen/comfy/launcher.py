@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -39,6 +40,12 @@ class ComfyUIProcess:
     extra_args: tuple[str, ...] = ()
     log_path: Path | None = None
     proc: subprocess.Popen[bytes] | None = None
+    custom_command: tuple[str, ...] | None = None
+    """Run this instead of `python main.py ...`; `{host}`, `{port}` and `{base_dir}` are
+    substituted in each argument. It runs in `comfyui_dir`."""
+    die_with_parent: bool = True
+    """Ask Linux to SIGKILL the child when the thread that started it dies (no orphans even if
+    the parent is killed hard). Start it from a long-lived thread, e.g. the event loop's."""
 
     @classmethod
     def from_home(cls, home: Path, base_dir: Path, **kwargs: object) -> ComfyUIProcess:
@@ -51,6 +58,9 @@ class ComfyUIProcess:
         return f"http://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
+        if self.custom_command:
+            values = {"host": self.host, "port": self.port, "base_dir": self.base_dir}
+            return [arg.format(**values) for arg in self.custom_command]
         return [
             str(self.python), "main.py", "--cpu", "--listen", self.host, "--port", str(self.port),
             "--disable-auto-launch", "--base-directory", str(self.base_dir),
@@ -69,6 +79,7 @@ class ComfyUIProcess:
         self.proc = subprocess.Popen(
             self.command(), cwd=self.comfyui_dir, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
+            preexec_fn=_set_parent_death_signal if self.die_with_parent else None,
         )
         log.close()
 
@@ -105,3 +116,12 @@ class ComfyUIProcess:
             self.proc.wait()
         except ProcessLookupError:
             pass
+
+
+def _set_parent_death_signal() -> None:
+    """In the forked child: get SIGKILL when the parent goes away (Linux only; else a no-op)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
