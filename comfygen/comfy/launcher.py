@@ -88,7 +88,8 @@ class ComfyUIProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"ComfyUI exited with {self.proc.returncode}:\n{self.log_tail()}")
+                code = self.proc.returncode
+                raise RuntimeError(f"ComfyUI exited with {code}:\n{self.log_tail()}")
             try:
                 if httpx.get(self.url + "/system_stats", timeout=2).status_code == 200:
                     return

@@ -164,13 +164,14 @@ class Supervisor:
                     self.last_error = f"ComfyUI at {self.url} does not answer"
 
     async def _on_exit(self, returncode: int | None) -> None:
-        what = f"ComfyUI exited with code {returncode}" if returncode is not None else "ComfyUI is down"
+        what = "ComfyUI is down"
+        if returncode is not None:
+            what = f"ComfyUI exited with code {returncode}"
         log.error("%s%s", what, "; restarting" if self.restart else "")
         self.state = State.DOWN
         self.last_error = what
-        self.client.fail_pending(ComfyUnavailableError(
-            f"{what} while running this prompt" + ("; it is being restarted" if self.restart else "")
-        ))
+        tail = "; it is being restarted" if self.restart else ""
+        self.client.fail_pending(ComfyUnavailableError(f"{what} while running this prompt{tail}"))
         if not self.restart or self._stopping:
             return
         delay = min(2.0 ** min(self.restarts, 5) * 0.5, 15.0) if self.restarts else 0.0
