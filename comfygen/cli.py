@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
-import yaml
 from rich.console import Console
 from rich.table import Table
 
 from comfygen.config import GeneratorConfig, load_config
 from comfygen.errors import GenerationError, Problem
-from comfygen.generator import generate, load_nodedefs, stale_files, write
-from comfygen.names import path_segment_problem
+from comfygen.generator import generate, stale_files, write
+from comfygen.project import add_workflow
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_enable=False
+)
 nodes_app = typer.Typer(no_args_is_help=True, help="Node definitions (ComfyUI's /object_info).")
 app.add_typer(nodes_app, name="nodes")
 out = Console()
 err = Console(stderr=True)
 
-RootOpt = Annotated[Path | None, typer.Option("--root", help="Project folder (default: nearest pyproject.toml).")]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Read node definitions from this live ComfyUI instead of the snapshot.")]
+RootOpt = Annotated[
+    Path | None, typer.Option("--root", help="Project folder (default: nearest pyproject.toml).")
+]
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url", help="Read node definitions from this live ComfyUI instead of the snapshot."
+    ),
+]
 
 
 def _config(root: Path | None, url: str | None = None) -> GeneratorConfig:
@@ -55,8 +61,11 @@ def generate_cmd(root: RootOpt = None, url: UrlOpt = None) -> None:
     _report(result.problems)
     changed = write(result, config.output_path)
     for path in changed:
-        out.print(f"wrote {path.relative_to(config.root)}" if path.exists()
-                  else f"removed {path.relative_to(config.root)}")
+        out.print(
+            f"wrote {path.relative_to(config.root)}"
+            if path.exists()
+            else f"removed {path.relative_to(config.root)}"
+        )
     out.print(f"{len(result.irs)} workflow(s); {len(changed)} file(s) changed.")
 
 
@@ -87,72 +96,53 @@ def list_cmd(root: RootOpt = None) -> None:
         raise _fail(exc) from None
     table = Table("endpoint", "fields", "outputs", "source")
     for ir in sorted(result.irs, key=lambda i: i.path):
-        table.add_row(f"POST /workflow/{ir.path}", ", ".join(f.name for f in ir.fields),
-                      ", ".join(o.node for o in ir.outputs), ir.workflow_file)
+        table.add_row(
+            f"POST /workflow/{ir.path}",
+            ", ".join(f.name for f in ir.fields),
+            ", ".join(o.node for o in ir.outputs),
+            ir.workflow_file,
+        )
     out.print(table)
 
 
 @app.command("add-workflow")
 def add_workflow_cmd(
     path: Annotated[str, typer.Argument(help="MODEL/NAME, e.g. sd3.5-medium/txt2img.")],
-    workflow: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format).")],
-    spec: Annotated[Path | None, typer.Option("--spec", exists=True, dir_okay=False, help="Mapping spec; drafted when left out.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing workflow of that name.")] = False,
+    workflow: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format)."),
+    ],
+    spec: Annotated[
+        Path | None,
+        typer.Option(
+            "--spec", exists=True, dir_okay=False, help="Mapping spec; drafted when left out."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing workflow of that name.")
+    ] = False,
     root: RootOpt = None,
     url: UrlOpt = None,
 ) -> None:
     """Copy a workflow (and spec) into workflow_templates/ and regenerate."""
-    from comfygen.draft import draft_spec
-    from comfygen.workflow.load import load_workflow
-
     config = _config(root, url)
-    model, sep, name = path.partition("/")
-    bad = [m for m in (path_segment_problem(model), path_segment_problem(name)) if m] if sep else [
-        f"{path!r} must be MODEL/NAME"]
-    if bad:
-        for m in bad:
-            err.print(f"[red]error: {m}[/red]")
-        raise typer.Exit(2)
-    dest_wf = config.templates_path / model / f"{name}.json"
-    dest_spec = dest_wf.with_suffix(".yaml")
-    if dest_wf.exists() and not force:
-        err.print(f"[red]error: {dest_wf.relative_to(config.root)} exists; use --force to replace it[/red]")
-        raise typer.Exit(1)
-    nodedefs = load_nodedefs(config)
-    graph, problems = load_workflow(workflow, nodedefs)
-    if graph is None or any(p.severity == "error" for p in problems):
-        _report(problems)
-        raise typer.Exit(1)
-    backups = {p: p.read_bytes() for p in (dest_wf, dest_spec) if p.exists()}
-    dest_wf.parent.mkdir(parents=True, exist_ok=True)
-    created_dir = not any(dest_wf.parent.iterdir())
-    shutil.copyfile(workflow, dest_wf)
-    if spec is not None:
-        shutil.copyfile(spec, dest_spec)
-    else:
-        drafted = draft_spec(graph, nodedefs, summary=f"{model} {name}")
-        dest_spec.write_text("# Drafted by `comfygen add-workflow`; review it.\n"
-                             + yaml.safe_dump(drafted, sort_keys=False, allow_unicode=True))
     try:
-        result = generate(config, nodedefs)
+        added = add_workflow(config, path, workflow, spec, force=force)
     except GenerationError as exc:
-        for p in (dest_wf, dest_spec):  # leave nothing behind from a failed add
-            if p in backups:
-                p.write_bytes(backups[p])
-            else:
-                p.unlink(missing_ok=True)
-        if created_dir and not any(dest_wf.parent.iterdir()):
-            dest_wf.parent.rmdir()
         raise _fail(exc) from None
-    _report(result.problems)
-    write(result, config.output_path)
-    out.print(f"added POST /workflow/{model}/{name} "
-              f"({dest_wf.relative_to(config.root)}, {dest_spec.relative_to(config.root)})")
+    _report(added.result.problems)
+    spec_note = " (drafted: review it)" if added.drafted else ""
+    out.print(
+        f"added POST /workflow/{path} from {added.workflow_path.relative_to(config.root)} "
+        f"and {added.spec_path.relative_to(config.root)}{spec_note}"
+    )
 
 
 @nodes_app.command("refresh")
 def nodes_refresh_cmd(
-    url: Annotated[str, typer.Option("--url", help="A running ComfyUI, e.g. http://127.0.0.1:8188.")],
+    url: Annotated[
+        str, typer.Option("--url", help="A running ComfyUI, e.g. http://127.0.0.1:8188.")
+    ],
     root: RootOpt = None,
 ) -> None:
     """Save the live ComfyUI's /object_info as the project's node definitions snapshot."""
@@ -168,8 +158,10 @@ def nodes_refresh_cmd(
         err.print(f"[red]error: could not read {url}/object_info: {exc}[/red]")
         raise typer.Exit(1) from None
     config.object_info_path.write_text(dump_object_info(response.json()), encoding="utf-8")
-    out.print(f"wrote {config.object_info_path.relative_to(config.root)} "
-              f"({len(response.json())} node classes)")
+    out.print(
+        f"wrote {config.object_info_path.relative_to(config.root)} "
+        f"({len(response.json())} node classes)"
+    )
 
 
 def main() -> None:

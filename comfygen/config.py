@@ -55,8 +55,8 @@ def load_config(root: Path | None = None, **overrides: object) -> GeneratorConfi
     data: dict[str, object] = {}
     pyproject = root / "pyproject.toml"
     if pyproject.exists():
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get(
-            "comfygen", {}
+        data = (
+            tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("comfygen", {})
         )
     data.update({k: v for k, v in overrides.items() if v is not None})
     return GeneratorConfig(root=root, **data)

@@ -65,8 +65,13 @@ def _reachable(graph: Mapping[str, Any], nodedefs: NodeDefs) -> set[str]:
     return seen
 
 
-def _propose(node: Mapping[str, Any], idef: InputDef, node_id: str,
-             consumers: Mapping[str, list[tuple[str, str]]], nodedefs: NodeDefs) -> str | None:
+def _propose(
+    node: Mapping[str, Any],
+    idef: InputDef,
+    node_id: str,
+    consumers: Mapping[str, list[tuple[str, str]]],
+    nodedefs: NodeDefs,
+) -> str | None:
     """The field name to propose for one widget input, or None."""
     name = idef.name
     if idef.options.get("image_upload"):

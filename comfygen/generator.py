@@ -36,10 +36,15 @@ def load_nodedefs(config: GeneratorConfig) -> NodeDefs:
         return NodeDefs.fetch(config.comfyui_url)
     path = config.object_info_path
     if not path.exists():
-        raise GenerationError([Problem(
-            str(path), "node definitions snapshot not found; run `comfygen nodes refresh --url "
-            "http://HOST:PORT` against a running ComfyUI"
-        )])
+        raise GenerationError(
+            [
+                Problem(
+                    str(path),
+                    "node definitions snapshot not found; run `comfygen nodes refresh --url "
+                    "http://HOST:PORT` against a running ComfyUI",
+                )
+            ]
+        )
     return NodeDefs.load(path)
 
 
@@ -75,8 +80,13 @@ def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> Gener
             continue
         key = (ir.package, ir.module)
         if key in modules:
-            problems.append(Problem(ir.workflow_file, f"its module name {'.'.join(key)} is also "
-                                    f"used by {modules[key]}; rename one of the folders"))
+            problems.append(
+                Problem(
+                    ir.workflow_file,
+                    f"its module name {'.'.join(key)} is also "
+                    f"used by {modules[key]}; rename one of the folders",
+                )
+            )
             continue
         modules[key] = ir.path
         result.irs.append(ir)
@@ -87,7 +97,9 @@ def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> Gener
     for ir in result.irs:
         result.files[out / ir.package / f"{ir.module}.py"] = render_workflow_module(ir)
         init = out / ir.package / "__init__.py"
-        result.files.setdefault(init, render_package_init([f"{config.templates_dir.as_posix()}/{ir.model}"]))
+        result.files.setdefault(
+            init, render_package_init([f"{config.templates_dir.as_posix()}/{ir.model}"])
+        )
     result.files[out / "__init__.py"] = render_package_init([config.templates_dir.as_posix()])
     result.files[out / "registry.py"] = render_registry(result.irs, config.package)
     result.files[out / "manifest.json"] = manifest(result.irs)
@@ -111,8 +123,11 @@ def manifest(irs: list[WorkflowIR]) -> str:
 
 def stale_files(result: GenerationResult, output_dir: Path) -> list[Path]:
     """Files whose content differs from `result`, plus generated files no longer produced."""
-    stale = [p for p, text in result.files.items()
-             if not p.exists() or p.read_text(encoding="utf-8") != text]
+    stale = [
+        p
+        for p, text in result.files.items()
+        if not p.exists() or p.read_text(encoding="utf-8") != text
+    ]
     stale.extend(p for p in _generated_on_disk(output_dir) if p not in result.files)
     return sorted(stale)
 
@@ -134,7 +149,11 @@ def write(result: GenerationResult, output_dir: Path) -> list[Path]:
 def _generated_on_disk(output_dir: Path) -> list[Path]:
     if not output_dir.is_dir():
         return []
-    found = [p for p in output_dir.rglob("*.py") if "__pycache__" not in p.parts
-             and p.read_text(encoding="utf-8", errors="replace").startswith(GENERATED_MARK)]
+    found = [
+        p
+        for p in output_dir.rglob("*.py")
+        if "__pycache__" not in p.parts
+        and p.read_text(encoding="utf-8", errors="replace").startswith(GENERATED_MARK)
+    ]
     found.extend(p for p in output_dir.glob("manifest.json"))
     return found

@@ -81,9 +81,7 @@ class NodeDef:
     @property
     def widget_inputs(self) -> tuple[InputDef, ...]:
         """Widget inputs (required then optional) in the order the UI stores their values."""
-        return tuple(
-            self.inputs[n] for n in self.input_order if self.inputs[n].is_widget
-        )
+        return tuple(self.inputs[n] for n in self.input_order if self.inputs[n].is_widget)
 
 
 def parse_input(name: str, raw: Any, section: Section) -> InputDef:
@@ -119,7 +117,9 @@ def parse_node(class_type: str, raw: Mapping[str, Any]) -> NodeDef:
         class_type=class_type,
         inputs=inputs,
         input_order=tuple(order),
-        outputs=tuple(str(o) if not isinstance(o, list) else "COMBO" for o in raw.get("output", [])),
+        outputs=tuple(
+            str(o) if not isinstance(o, list) else "COMBO" for o in raw.get("output", [])
+        ),
         output_names=tuple(str(o) for o in raw.get("output_name", []) or []),
         output_node=bool(raw.get("output_node")),
         display_name=str(raw.get("display_name") or class_type),

@@ -43,18 +43,24 @@ def graph_problems(graph: Mapping[str, Any], nodedefs: NodeDefs, file: str) -> l
     for node_id, node in graph.items():
         class_type = node.get("class_type")
         if class_type not in nodedefs:
-            problems.append(Problem(
-                file,
-                f"node class {class_type!r} is not in the node definitions; install its custom "
-                "node in ComfyUI and run `comfygen nodes refresh`",
-                node=node_id,
-            ))
+            problems.append(
+                Problem(
+                    file,
+                    f"node class {class_type!r} is not in the node definitions; install its custom "
+                    "node in ComfyUI and run `comfygen nodes refresh`",
+                    node=node_id,
+                )
+            )
         for input_name, value in (node.get("inputs") or {}).items():
             if is_link(value) and str(value[0]) not in graph:
-                problems.append(Problem(
-                    file, f"linked to node {value[0]!r}, which is not in the workflow",
-                    node=node_id, input=input_name,
-                ))
+                problems.append(
+                    Problem(
+                        file,
+                        f"linked to node {value[0]!r}, which is not in the workflow",
+                        node=node_id,
+                        input=input_name,
+                    )
+                )
     return problems
 
 
@@ -70,17 +76,31 @@ def output_nodes(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[str]:
 class _FieldResolver:
     """Resolves one FieldSpec; collects problems instead of raising."""
 
-    def __init__(self, name: str, spec: FieldSpec, graph: Mapping[str, Any],
-                 nodedefs: NodeDefs, file: str) -> None:
-        self.name, self.spec, self.graph, self.nodedefs, self.file = name, spec, graph, nodedefs, file
+    def __init__(
+        self, name: str, spec: FieldSpec, graph: Mapping[str, Any], nodedefs: NodeDefs, file: str
+    ) -> None:
+        self.name, self.spec, self.graph, self.nodedefs, self.file = (
+            name,
+            spec,
+            graph,
+            nodedefs,
+            file,
+        )
         self.problems: list[Problem] = []
 
-    def error(self, message: str, target: Target | None = None,
-              severity: Severity = Severity.ERROR) -> None:
-        self.problems.append(Problem(
-            self.file, message, node=target.node if target else None,
-            input=target.input if target else None, field=self.name, severity=severity,
-        ))
+    def error(
+        self, message: str, target: Target | None = None, severity: Severity = Severity.ERROR
+    ) -> None:
+        self.problems.append(
+            Problem(
+                self.file,
+                message,
+                node=target.node if target else None,
+                input=target.input if target else None,
+                field=self.name,
+                severity=severity,
+            )
+        )
 
     def resolve_target(self, ref: Any) -> tuple[Target, InputDef | None, Any]:
         target = Target(ref.node, ref.input)
@@ -98,17 +118,24 @@ class _FieldResolver:
         if idef is None:
             if value is MISSING:
                 known = ", ".join(i.name for i in nodedef.widget_inputs) or "none"
-                self.error(f"{class_type} has no input {target.input!r} (widget inputs: {known})",
-                           target)
+                self.error(
+                    f"{class_type} has no input {target.input!r} (widget inputs: {known})", target
+                )
                 return target, None, MISSING
             # An input the definitions don't list but the graph sets (dynamic inputs): trust it.
             idef = InputDef(target.input, _kind_of_literal(value), "ANY", "optional")
         if is_link(value):
-            self.error(f"this input is connected to node {value[0]}; a public field can only "
-                       "set a literal value (disconnect it, or target the source node)", target)
+            self.error(
+                f"this input is connected to node {value[0]}; a public field can only "
+                "set a literal value (disconnect it, or target the source node)",
+                target,
+            )
         elif not idef.is_widget and not _media_kind(idef):
-            self.error(f"this input takes a {idef.type_name} from another node; a public field "
-                       "can only set a literal value", target)
+            self.error(
+                f"this input takes a {idef.type_name} from another node; a public field "
+                "can only set a literal value",
+                target,
+            )
         return target, idef, value
 
     def resolve(self) -> FieldIR | None:
@@ -124,8 +151,10 @@ class _FieldResolver:
             return None
         kinds = {i.kind for i in idefs}
         if len(kinds) > 1:
-            self.error(f"targets have different types ({', '.join(sorted(kinds))}); "
-                       "a field can only write one type")
+            self.error(
+                f"targets have different types ({', '.join(sorted(kinds))}); "
+                "a field can only write one type"
+            )
             return None
         first = idefs[0]
         json_type = JSON_TYPES.get(first.kind, "string")
@@ -153,12 +182,23 @@ class _FieldResolver:
         if not self.spec.required and not random:
             default = self._default(resolved, json_type, media)
         field = FieldIR(
-            name=self.name, json_type=json_type, targets=targets,
+            name=self.name,
+            json_type=json_type,
+            targets=targets,
             description=self._description(targets[0], first),
-            title=self.spec.title, required=self.spec.required, default=default, random=random,
-            ge=ge, le=le, multiple_of=multiple_of, min_length=self.spec.min_length,
-            max_length=self.spec.max_length, pattern=self.spec.pattern, choices=choices,
-            choice_source=choice_source, media=media,
+            title=self.spec.title,
+            required=self.spec.required,
+            default=default,
+            random=random,
+            ge=ge,
+            le=le,
+            multiple_of=multiple_of,
+            min_length=self.spec.min_length,
+            max_length=self.spec.max_length,
+            pattern=self.spec.pattern,
+            choices=choices,
+            choice_source=choice_source,
+            media=media,
             examples=tuple(self.spec.examples or ()),
         )
         if field.default is not MISSING:
@@ -166,8 +206,9 @@ class _FieldResolver:
                 self.error(f"default {field.default!r} {msg}")
         return None if self.problems else field
 
-    def _range(self, targets: tuple[Target, ...], idefs: list[InputDef],
-               json_type: JsonType) -> tuple[Any, Any]:
+    def _range(
+        self, targets: tuple[Target, ...], idefs: list[InputDef], json_type: JsonType
+    ) -> tuple[Any, Any]:
         if json_type not in ("integer", "number"):
             for key in ("ge", "le"):
                 if getattr(self.spec, key) is not None:
@@ -178,16 +219,22 @@ class _FieldResolver:
         ge = _as_type(self.spec.ge, json_type)
         le = _as_type(self.spec.le, json_type)
         if ge is not None and node_min is not None and ge < node_min:
-            self.error(f"ge {ge} widens the node's range: the node accepts no less than "
-                       f"{node_min}", targets[0])
+            self.error(
+                f"ge {ge} widens the node's range: the node accepts no less than {node_min}",
+                targets[0],
+            )
         if le is not None and node_max is not None and le > node_max:
-            self.error(f"le {le} widens the node's range: the node accepts no more than "
-                       f"{node_max}", targets[0])
+            self.error(
+                f"le {le} widens the node's range: the node accepts no more than {node_max}",
+                targets[0],
+            )
         for key, value in (("ge", self.spec.ge), ("le", self.spec.le)):
             if json_type == "integer" and value is not None and value != int(value):
                 self.error(f"{key} {value} is not a whole number; this field is an integer")
-        return (ge if ge is not None else _as_type(node_min, json_type),
-                le if le is not None else _as_type(node_max, json_type))
+        return (
+            ge if ge is not None else _as_type(node_min, json_type),
+            le if le is not None else _as_type(node_max, json_type),
+        )
 
     def _choices(self, target: Target, idef: InputDef, json_type: JsonType) -> tuple | None:
         if self.spec.choices is None:
@@ -195,16 +242,24 @@ class _FieldResolver:
         if idef.kind == "COMBO" and idef.choices:
             unknown = [c for c in self.spec.choices if c not in idef.choices]
             if unknown:
-                self.error(f"choices {unknown} are not values the node offers "
-                           f"({', '.join(map(repr, idef.choices[:12]))}...)", target)
+                self.error(
+                    f"choices {unknown} are not values the node offers "
+                    f"({', '.join(map(repr, idef.choices[:12]))}...)",
+                    target,
+                )
         for c in self.spec.choices:
-            if _json_type_of(c) != json_type and not (json_type == "number"
-                                                       and _json_type_of(c) == "integer"):
+            if _json_type_of(c) != json_type and not (
+                json_type == "number" and _json_type_of(c) == "integer"
+            ):
                 self.error(f"choice {c!r} is not of the field's type {json_type}")
         return tuple(self.spec.choices)
 
-    def _default(self, resolved: list[tuple[Target, InputDef | None, Any]],
-                 json_type: JsonType, media: str | None) -> Any:
+    def _default(
+        self,
+        resolved: list[tuple[Target, InputDef | None, Any]],
+        json_type: JsonType,
+        media: str | None,
+    ) -> Any:
         if self.spec.has_default:
             value = self.spec.default
             if value is None:
@@ -224,8 +279,9 @@ class _FieldResolver:
         if json_type == "number" and isinstance(literal, int) and not isinstance(literal, bool):
             return literal
         if _json_type_of(literal) != json_type:
-            self.error(f"the workflow's value {literal!r} is not of the field's type {json_type}",
-                       target)
+            self.error(
+                f"the workflow's value {literal!r} is not of the field's type {json_type}", target
+            )
             return MISSING
         return literal
 
@@ -296,8 +352,9 @@ def _violations(field: FieldIR, value: Any) -> list[str]:
     return out
 
 
-def parse(source: WorkflowSource, graph: dict[str, Any], spec: WorkflowSpec,
-          nodedefs: NodeDefs) -> tuple[WorkflowIR | None, list[Problem]]:
+def parse(
+    source: WorkflowSource, graph: dict[str, Any], spec: WorkflowSpec, nodedefs: NodeDefs
+) -> tuple[WorkflowIR | None, list[Problem]]:
     """Build the IR of one workflow, or return None with every problem found."""
     wf_file = source.rel(source.workflow_path)
     spec_file = source.rel(source.spec_path)
@@ -312,8 +369,15 @@ def parse(source: WorkflowSource, graph: dict[str, Any], spec: WorkflowSpec,
             continue
         for t in field.targets:
             if t in claimed:
-                problems.append(Problem(spec_file, f"target also written by field {claimed[t]!r}",
-                                        node=t.node, input=t.input, field=name))
+                problems.append(
+                    Problem(
+                        spec_file,
+                        f"target also written by field {claimed[t]!r}",
+                        node=t.node,
+                        input=t.input,
+                        field=name,
+                    )
+                )
             claimed[t] = name
         fields.append(field)
     outputs = _outputs(spec, graph, nodedefs, spec_file, problems)
@@ -321,29 +385,53 @@ def parse(source: WorkflowSource, graph: dict[str, Any], spec: WorkflowSpec,
         return None, problems
     summary = spec.summary or source.name
     ir = WorkflowIR(
-        model=source.model, name=source.name, package=module_name(source.model),
-        module=module_name(source.name), workflow_file=wf_file, spec_file=spec_file,
-        summary=summary, description=spec.description or summary, graph=graph,
-        fields=tuple(fields), outputs=outputs,
+        model=source.model,
+        name=source.name,
+        package=module_name(source.model),
+        module=module_name(source.name),
+        workflow_file=wf_file,
+        spec_file=spec_file,
+        summary=summary,
+        description=spec.description or summary,
+        graph=graph,
+        fields=tuple(fields),
+        outputs=outputs,
     )
     return ir, problems
 
 
-def _outputs(spec: WorkflowSpec, graph: Mapping[str, Any], nodedefs: NodeDefs, file: str,
-             problems: list[Problem]) -> tuple[OutputIR, ...]:
+def _outputs(
+    spec: WorkflowSpec,
+    graph: Mapping[str, Any],
+    nodedefs: NodeDefs,
+    file: str,
+    problems: list[Problem],
+) -> tuple[OutputIR, ...]:
     if spec.outputs is None:
         ids = output_nodes(graph, nodedefs)
         if not ids and not any(p.node for p in problems):
-            problems.append(Problem(file, "the workflow has no output node (SaveImage, ...); "
-                                          "nothing would be returned"))
+            problems.append(
+                Problem(
+                    file,
+                    "the workflow has no output node (SaveImage, ...); nothing would be returned",
+                )
+            )
     else:
         ids = list(spec.outputs)
         for node_id in ids:
             node = graph.get(node_id)
             if node is None:
-                problems.append(Problem(file, "outputs: the workflow has no node with this id",
-                                        node=node_id))
-            elif node.get("class_type") in nodedefs and not nodedefs[node["class_type"]].output_node:
-                problems.append(Problem(file, f"outputs: {node['class_type']} is not an output "
-                                              "node (it saves nothing)", node=node_id))
+                problems.append(
+                    Problem(file, "outputs: the workflow has no node with this id", node=node_id)
+                )
+            elif (
+                node.get("class_type") in nodedefs and not nodedefs[node["class_type"]].output_node
+            ):
+                problems.append(
+                    Problem(
+                        file,
+                        f"outputs: {node['class_type']} is not an output node (it saves nothing)",
+                        node=node_id,
+                    )
+                )
     return tuple(OutputIR(i, graph[i]["class_type"]) for i in ids if i in graph)

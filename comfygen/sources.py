@@ -92,8 +92,9 @@ def load_spec(path: Path, display: str) -> tuple[WorkflowSpec | None, list[Probl
     for name, raw_field in raw_inputs.items():
         name = str(name)
         if not FIELD_NAME.match(name):
-            problems.append(Problem(display, "not a valid field name: use letters, digits and _",
-                                    field=name))
+            problems.append(
+                Problem(display, "not a valid field name: use letters, digits and _", field=name)
+            )
             continue
         try:
             spec.inputs[name] = FieldSpec.model_validate(raw_field)

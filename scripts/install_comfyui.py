@@ -87,7 +87,20 @@ def main() -> int:
     if not (env_dir / "bin" / "python").exists():
         venv.EnvBuilder(with_pip=True, clear=True).create(env_dir)
     py = str(env_dir / "bin" / "python")
-    run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(REQUIREMENTS), "-c", str(CONSTRAINTS)])
+    run(
+        [
+            py,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+            str(REQUIREMENTS),
+            "-c",
+            str(CONSTRAINTS),
+        ]
+    )
     # spandrel would pull PyPI's CUDA torchvision, which cannot load beside this torch.
     run([py, "-m", "pip", "install", "--quiet", "--no-deps", "spandrel==0.4.1"])
     stamp.write_text(stamp_text())

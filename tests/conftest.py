@@ -24,7 +24,9 @@ def comfyui_home() -> Path:
 
 
 @pytest.fixture(scope="session")
-def comfyui(comfyui_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComfyUIProcess]:
+def comfyui(
+    comfyui_home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ComfyUIProcess]:
     """A real ComfyUI 0.3.75 on CPU with an empty base directory of its own."""
     base = tmp_path_factory.mktemp("comfyui-base")
     proc = ComfyUIProcess.from_home(comfyui_home, base)

@@ -77,17 +77,28 @@ def input_model_code(ir: WorkflowIR) -> str:
 
 
 def render_workflow_module(ir: WorkflowIR) -> str:
-    text = environment().get_template("workflow_module.py.jinja").render(
-        ir=ir, model_code=input_model_code(ir), graph_literal=py_literal(ir.graph),
-        header=header([ir.workflow_file, ir.spec_file]),
+    text = (
+        environment()
+        .get_template("workflow_module.py.jinja")
+        .render(
+            ir=ir,
+            model_code=input_model_code(ir),
+            graph_literal=py_literal(ir.graph),
+            header=header([ir.workflow_file, ir.spec_file]),
+        )
     )
     return format_python(text)
 
 
 def render_registry(irs: list[WorkflowIR], package: str) -> str:
-    text = environment().get_template("registry.py.jinja").render(
-        irs=sorted(irs, key=lambda i: i.path), package=package,
-        header=header([]),
+    text = (
+        environment()
+        .get_template("registry.py.jinja")
+        .render(
+            irs=sorted(irs, key=lambda i: i.path),
+            package=package,
+            header=header([]),
+        )
     )
     return format_python(text, first_party=(package,))
 
@@ -109,14 +120,28 @@ def format_python(text: str, first_party: tuple[str, ...] = ()) -> str:
     known = ", ".join(repr(p) for p in ("comfygen", *first_party))
     for setting in (*RUFF_SETTINGS, f"lint.isort.known-first-party = [{known}]"):
         config += ["--config", setting]
-    fixed = _ruff(["check", "--isolated", *config, "--select", "I,F401", "--fix-only",
-                   "--exit-zero", "--stdin-filename", "generated.py", "-"], text)
+    fixed = _ruff(
+        [
+            "check",
+            "--isolated",
+            *config,
+            "--select",
+            "I,F401",
+            "--fix-only",
+            "--exit-zero",
+            "--stdin-filename",
+            "generated.py",
+            "-",
+        ],
+        text,
+    )
     return _ruff(["format", "--isolated", *config, "--stdin-filename", "generated.py", "-"], fixed)
 
 
 def _ruff(args: list[str], text: str) -> str:
-    proc = subprocess.run([ruff_bin(), *args], input=text, capture_output=True, text=True,
-                          cwd=Path(__file__).parent)
+    proc = subprocess.run(
+        [ruff_bin(), *args], input=text, capture_output=True, text=True, cwd=Path(__file__).parent
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"ruff {args[0]} failed on generated code:\n{proc.stderr}")
     return proc.stdout

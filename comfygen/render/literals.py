@@ -16,7 +16,11 @@ def py_literal(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         inner = ", ".join(py_literal(v) for v in value)
-        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+        return (
+            f"[{inner}]"
+            if isinstance(value, list)
+            else f"({inner}{',' if len(value) == 1 else ''})"
+        )
     if isinstance(value, dict):
         items = []
         for k, v in value.items():

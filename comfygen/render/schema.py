@@ -15,9 +15,14 @@ def field_schema(field: FieldIR) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": field.json_type}
     if field.title:
         schema["title"] = field.title
-    for key, value in (("minimum", field.ge), ("maximum", field.le),
-                       ("multipleOf", field.multiple_of), ("minLength", field.min_length),
-                       ("maxLength", field.max_length), ("pattern", field.pattern)):
+    for key, value in (
+        ("minimum", field.ge),
+        ("maximum", field.le),
+        ("multipleOf", field.multiple_of),
+        ("minLength", field.min_length),
+        ("maxLength", field.max_length),
+        ("pattern", field.pattern),
+    ):
         if value is not None:
             schema[key] = value
     if field.choices is not None:

@@ -62,5 +62,7 @@ class Workflow:
 
     def build(self, data: WorkflowInput | Mapping[str, Any]) -> Graph:
         """Validate `data` if needed and return the API graph with the inputs applied."""
-        value = data if isinstance(data, self.input_model) else self.input_model.model_validate(data)
+        value = (
+            data if isinstance(data, self.input_model) else self.input_model.model_validate(data)
+        )
         return self.builder(value)

@@ -18,9 +18,12 @@ from generated.registry import WORKFLOWS
 
 from .helpers import NODEDEFS
 
-REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "comfyui-api-openapi.json").read_text())
+REFERENCE = json.loads(
+    (Path(__file__).parents[1] / "data" / "comfyui-api-openapi.json").read_text()
+)
 SEED_SCHEMA = REFERENCE["paths"]["/workflow/sd3.5-medium/txt2img"]["post"]["requestBody"][
-    "content"]["application/json"]["schema"]["properties"]["input"]
+    "content"
+]["application/json"]["schema"]["properties"]["input"]
 WORKFLOW = WORKFLOWS["sd3.5-medium/txt2img"]
 OURS = WORKFLOW.input_model.model_json_schema()
 LIVE_ENUMS = {"sampler_name", "scheduler", "checkpoint"}
@@ -51,11 +54,14 @@ def test_field_type_range_default(name: str) -> None:
         assert "enum" not in theirs
 
 
-@pytest.mark.parametrize(("name", "source"), [
-    ("sampler_name", ChoiceSource("KSampler", "sampler_name")),
-    ("scheduler", ChoiceSource("KSampler", "scheduler")),
-    ("checkpoint", ChoiceSource("CheckpointLoaderSimple", "ckpt_name")),
-])
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("sampler_name", ChoiceSource("KSampler", "sampler_name")),
+        ("scheduler", ChoiceSource("KSampler", "scheduler")),
+        ("checkpoint", ChoiceSource("CheckpointLoaderSimple", "ckpt_name")),
+    ],
+)
 def test_enum_fields_are_checked_against_the_live_node(name: str, source: ChoiceSource) -> None:
     assert WORKFLOW.choices[name] == source
     offered = live_choices(NODEDEFS.raw, source)

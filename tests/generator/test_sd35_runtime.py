@@ -35,27 +35,45 @@ def test_default_request_changes_only_public_inputs() -> None:
 
 
 def test_every_field_lands_on_its_target() -> None:
-    data = {"prompt": "p", "width": 512, "height": 768, "seed": 42, "steps": 3, "cfg_scale": 2.5,
-            "sampler_name": "euler", "scheduler": "karras", "denoise": 0.5,
-            "checkpoint": "other.safetensors"}
+    data = {
+        "prompt": "p",
+        "width": 512,
+        "height": 768,
+        "seed": 42,
+        "steps": 3,
+        "cfg_scale": 2.5,
+        "sampler_name": "euler",
+        "scheduler": "karras",
+        "denoise": 0.5,
+        "checkpoint": "other.safetensors",
+    }
     graph = WORKFLOW.build(data)
     assert graph["135"]["inputs"] | {} == {"width": 512, "height": 768, "batch_size": 1}
     ks = graph["294"]["inputs"]
-    assert (ks["seed"], ks["steps"], ks["cfg"], ks["sampler_name"], ks["scheduler"],
-            ks["denoise"]) == (42, 3, 2.5, "euler", "karras", 0.5)
+    assert (
+        ks["seed"],
+        ks["steps"],
+        ks["cfg"],
+        ks["sampler_name"],
+        ks["scheduler"],
+        ks["denoise"],
+    ) == (42, 3, 2.5, "euler", "karras", 0.5)
     assert graph["4"]["inputs"]["ckpt_name"] == "other.safetensors"
     assert WORKFLOW.graph["294"]["inputs"]["steps"] == 20  # the base graph is never mutated
 
 
-@pytest.mark.parametrize(("data", "loc", "kind"), [
-    ({"prompt": "x", "width": 100}, ("width",), "greater_than_equal"),
-    ({"prompt": "x", "height": 4096}, ("height",), "less_than_equal"),
-    ({"prompt": "x", "steps": 0}, ("steps",), "greater_than_equal"),
-    ({"prompt": "x", "cfg_scale": 21}, ("cfg_scale",), "less_than_equal"),
-    ({}, ("prompt",), "missing"),
-    ({"prompt": "x", "negative": "y"}, ("negative",), "extra_forbidden"),
-    ({"prompt": "x", "steps": "many"}, ("steps",), "int_parsing"),
-])
+@pytest.mark.parametrize(
+    ("data", "loc", "kind"),
+    [
+        ({"prompt": "x", "width": 100}, ("width",), "greater_than_equal"),
+        ({"prompt": "x", "height": 4096}, ("height",), "less_than_equal"),
+        ({"prompt": "x", "steps": 0}, ("steps",), "greater_than_equal"),
+        ({"prompt": "x", "cfg_scale": 21}, ("cfg_scale",), "less_than_equal"),
+        ({}, ("prompt",), "missing"),
+        ({"prompt": "x", "negative": "y"}, ("negative",), "extra_forbidden"),
+        ({"prompt": "x", "steps": "many"}, ("steps",), "int_parsing"),
+    ],
+)
 def test_bad_inputs_are_rejected_per_field(data: dict, loc: tuple, kind: str) -> None:
     with pytest.raises(ValidationError) as info:
         WORKFLOW.input_model.model_validate(data)

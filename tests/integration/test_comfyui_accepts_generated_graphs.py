@@ -21,13 +21,20 @@ from generated.registry import WORKFLOWS
 from tests.generator.helpers import import_module_text, render_case
 
 CASES = Path(__file__).parents[1] / "cases"
-SD35_FILES = ("checkpoints/sd3.5_medium.safetensors", "clip/clip_g.safetensors",
-              "clip/clip_l.safetensors", "clip/t5xxl_fp8_e4m3fn.safetensors")
+SD35_FILES = (
+    "checkpoints/sd3.5_medium.safetensors",
+    "clip/clip_g.safetensors",
+    "clip/clip_l.safetensors",
+    "clip/t5xxl_fp8_e4m3fn.safetensors",
+)
 
 
 def submit(comfyui: ComfyUIProcess, graph: dict) -> httpx.Response:
-    return httpx.post(f"{comfyui.url}/prompt", json={"prompt": graph, "client_id": "tests",
-                                                     "prompt_id": str(uuid.uuid4())}, timeout=30)
+    return httpx.post(
+        f"{comfyui.url}/prompt",
+        json={"prompt": graph, "client_id": "tests", "prompt_id": str(uuid.uuid4())},
+        timeout=30,
+    )
 
 
 def wait_done(comfyui: ComfyUIProcess, prompt_id: str, timeout: float = 60) -> dict:
@@ -67,15 +74,17 @@ def test_sd35_default_request_passes_validation(comfyui: ComfyUIProcess, sd35_pl
     assert entry["status"]["status_str"] == "error"
 
 
-def test_sd35_unknown_sampler_is_what_comfyui_rejects(comfyui: ComfyUIProcess,
-                                                      sd35_placeholders) -> None:
+def test_sd35_unknown_sampler_is_what_comfyui_rejects(
+    comfyui: ComfyUIProcess, sd35_placeholders
+) -> None:
     workflow = WORKFLOWS["sd3.5-medium/txt2img"]
     graph = workflow.build(workflow.input_model(prompt="x", sampler_name="warp_drive"))
     response = submit(comfyui, graph)
     assert response.status_code == 400
     errors = response.json()["node_errors"]["294"]["errors"]
     assert [(e["type"], e["extra_info"]["input_name"]) for e in errors] == [
-        ("value_not_in_list", "sampler_name")]
+        ("value_not_in_list", "sampler_name")
+    ]
 
 
 def test_without_model_files_comfyui_names_the_missing_checkpoint(comfyui: ComfyUIProcess) -> None:

@@ -1,0 +1,92 @@
+"""Project operations on top of the generator: add a workflow (copy sources, draft a spec)."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from comfygen.config import GeneratorConfig
+from comfygen.draft import draft_spec
+from comfygen.errors import GenerationError, Problem, has_errors
+from comfygen.generator import GenerationResult, generate, load_nodedefs, write
+from comfygen.names import path_segment_problem
+from comfygen.nodedefs import NodeDefs
+
+DRAFT_HEADER = "# Drafted by `comfygen add-workflow`; review it (see docs/spec.md).\n"
+
+
+@dataclass
+class AddResult:
+    workflow_path: Path
+    spec_path: Path
+    drafted: bool
+    result: GenerationResult
+
+
+def add_workflow(
+    config: GeneratorConfig,
+    endpoint: str,
+    workflow_file: Path,
+    spec_file: Path | None = None,
+    *,
+    force: bool = False,
+    nodedefs: NodeDefs | None = None,
+) -> AddResult:
+    """Copy a workflow (and spec, or a drafted one) into the templates folder and regenerate.
+
+    On any error nothing is left behind: the copied files are removed (or restored) and
+    GenerationError lists every problem.
+    """
+    from comfygen.workflow.load import load_workflow
+
+    model, sep, name = endpoint.partition("/")
+    where = str(workflow_file)
+    if not sep:
+        raise GenerationError([Problem(endpoint, "must be MODEL/NAME, e.g. sd3.5-medium/txt2img")])
+    bad = [m for m in (path_segment_problem(model), path_segment_problem(name)) if m]
+    if bad:
+        raise GenerationError([Problem(endpoint, m) for m in bad])
+    dest_wf = config.templates_path / model / f"{name}.json"
+    dest_spec = dest_wf.with_suffix(".yaml")
+    if dest_wf.exists() and not force:
+        raise GenerationError(
+            [
+                Problem(
+                    str(dest_wf.relative_to(config.root)),
+                    "already exists; use --force to replace it",
+                )
+            ]
+        )
+    nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
+    graph, problems = load_workflow(workflow_file, nodedefs)
+    if graph is None or has_errors(problems):
+        raise GenerationError(problems or [Problem(where, "could not read the workflow")])
+
+    backups = {p: p.read_bytes() for p in (dest_wf, dest_spec) if p.exists()}
+    folder_existed = dest_wf.parent.exists()
+    dest_wf.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        shutil.copyfile(workflow_file, dest_wf)
+        if spec_file is not None:
+            shutil.copyfile(spec_file, dest_spec)
+        else:
+            drafted = draft_spec(graph, nodedefs, summary=f"{model} {name}")
+            dest_spec.write_text(
+                DRAFT_HEADER + yaml.safe_dump(drafted, sort_keys=False, allow_unicode=True),
+                encoding="utf-8",
+            )
+        result = generate(config, nodedefs)
+    except BaseException:
+        for path in (dest_wf, dest_spec):
+            if path in backups:
+                path.write_bytes(backups[path])
+            else:
+                path.unlink(missing_ok=True)
+        if not folder_existed and not any(dest_wf.parent.iterdir()):
+            dest_wf.parent.rmdir()
+        raise
+    write(result, config.output_path)
+    return AddResult(dest_wf, dest_spec, spec_file is None, result)
