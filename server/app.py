@@ -1,0 +1,86 @@
+"""`create_app(settings, registry)`: the FastAPI application."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+
+from fastapi import FastAPI
+
+from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
+from comfygen.comfy.supervisor import Supervisor
+from comfygen.runtime import Workflow
+from server import openapi
+from server.errors import install_handlers
+from server.routers import prompt, system, workflows
+from server.runner import Runner
+from server.settings import Settings, get_settings
+from server.version import VERSION
+from server.webhooks import WebhookSender
+
+log = logging.getLogger("comfygen.server")
+
+
+def load_registry() -> Mapping[str, Workflow]:
+    """The generated registry (`generated.registry.WORKFLOWS`)."""
+    return importlib.import_module("generated.registry").WORKFLOWS
+
+
+def make_supervisor(settings: Settings) -> Supervisor:
+    """Attach to `comfyui_url`, or launch ComfyUI from `comfyui_home` / `comfyui_command`."""
+    options = {
+        "heartbeat": settings.heartbeat, "poll_interval": settings.poll_interval,
+        "fast_poll_interval": settings.fast_poll_interval,
+        "unavailable_grace": settings.unavailable_grace,
+        "object_info_ttl": settings.object_info_ttl,
+    }
+    warmup = None
+    if settings.warmup_workflow is not None:
+        warmup = json.loads(settings.warmup_workflow.read_text(encoding="utf-8"))
+    common = {"warmup": warmup, "restart": settings.restart_comfyui,
+              "startup_timeout": settings.startup_timeout, "client_options": options}
+    if settings.comfyui_url:
+        return Supervisor(url=settings.comfyui_url, **common)
+    home = settings.comfyui_home or default_comfyui_home()
+    extra = {"port": settings.comfyui_port} if settings.comfyui_port else {}
+    process = ComfyUIProcess.from_home(
+        home, settings.comfyui_base_dir.resolve(), extra_args=tuple(settings.comfyui_args),
+        custom_command=tuple(settings.comfyui_command) if settings.comfyui_command else None,
+        **extra,
+    )
+    return Supervisor(process=process, **common)
+
+
+def create_app(settings: Settings | None = None,
+               registry: Mapping[str, Workflow] | None = None) -> FastAPI:
+    """The app: probes, /models, /prompt, one route per workflow, live /openapi.json, /docs."""
+    settings = settings or get_settings()
+    registry = load_registry() if registry is None else registry
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        supervisor = make_supervisor(settings)
+        app.state.supervisor = supervisor
+        app.state.runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
+        await supervisor.start_in_background()
+        try:
+            yield
+        finally:
+            log.info("shutting down: draining background work, then stopping ComfyUI")
+            await app.state.runner.drain(settings.drain_timeout)
+            await supervisor.stop()
+
+    app = FastAPI(title="comfygen", version=VERSION, lifespan=lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    app.state.settings = settings
+    app.state.registry = registry
+    app.dependency_overrides[get_settings] = lambda: settings
+    install_handlers(app)
+    app.include_router(system.router)
+    app.include_router(prompt.router)
+    app.include_router(workflows.build_router(registry))
+    openapi.install(app, registry)
+    return app

@@ -1,0 +1,44 @@
+"""FastAPI dependencies and their named aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from comfygen.comfy.client import ComfyClient
+from comfygen.comfy.supervisor import Supervisor
+from comfygen.runtime import Workflow
+from server.runner import Runner
+from server.settings import Settings, get_settings
+from server.webhooks import WebhookSender
+
+
+def get_supervisor(request: Request) -> Supervisor:
+    return request.app.state.supervisor
+
+
+def get_client(request: Request) -> ComfyClient:
+    """The shared ComfyUI client (the same object across ComfyUI restarts)."""
+    return request.app.state.supervisor.client
+
+
+def get_runner(request: Request) -> Runner:
+    return request.app.state.runner
+
+
+def get_sender(request: Request) -> WebhookSender:
+    return request.app.state.runner.sender
+
+
+def get_registry(request: Request) -> Mapping[str, Workflow]:
+    return request.app.state.registry
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
+ClientDep = Annotated[ComfyClient, Depends(get_client)]
+RunnerDep = Annotated[Runner, Depends(get_runner)]
+SenderDep = Annotated[WebhookSender, Depends(get_sender)]
+RegistryDep = Annotated[Mapping[str, Workflow], Depends(get_registry)]

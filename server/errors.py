@@ -1,0 +1,190 @@
+"""Every failure becomes an answer with a reason: HTTP status, `error` text, `type`, details."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from comfygen.comfy.errors import (
+    ComfyError,
+    ComfyExecutionError,
+    ComfyHTTPError,
+    ComfyInterruptedError,
+    ComfyTimeoutError,
+    ComfyUnavailableError,
+    ComfyValidationError,
+)
+
+log = logging.getLogger("comfygen.server")
+
+MODEL_FOLDERS = {
+    "ckpt_name": "checkpoints",
+    "clip_name": "text_encoders",
+    "clip_name1": "text_encoders",
+    "clip_name2": "text_encoders",
+    "clip_name3": "text_encoders",
+    "clip_name4": "text_encoders",
+    "vae_name": "vae",
+    "lora_name": "loras",
+    "unet_name": "diffusion_models",
+    "control_net_name": "controlnet",
+    "style_model_name": "style_models",
+    "gligen_name": "gligen",
+    "hypernetwork_name": "hypernetworks",
+    "config_name": "configs",
+    "photomaker_model_name": "photomaker",
+    "model_name": "upscale_models",
+}
+"""Which models/ folder a loader input reads from (ComfyUI's folder_paths names)."""
+CLASS_FOLDERS = {("CLIPVisionLoader", "clip_name"): "clip_vision"}
+MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
+
+
+class ApiError(Exception):
+    """An answer to send: status, readable message, machine type, extra fields."""
+
+    def __init__(self, status: int, type_: str, message: str, *,
+                 headers: Mapping[str, str] | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message = status, type_, message
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+    def body(self, request_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"error": self.message, "type": self.type}
+        if request_id is not None:
+            body["id"] = request_id
+        body.update(self.extra)
+        return jsonable_encoder(body)
+
+    def response(self, request_id: str | None = None) -> JSONResponse:
+        return JSONResponse(self.body(request_id), self.status, headers=self.headers)
+
+
+def model_folder(class_type: str, input_name: str, value: Any) -> str | None:
+    """The models/ folder a missing value belongs to, when it looks like a model file."""
+    folder = CLASS_FOLDERS.get((class_type, input_name)) or MODEL_FOLDERS.get(input_name)
+    if folder is None and isinstance(value, str) and value.lower().endswith(MODEL_SUFFIXES):
+        folder = "models"
+    return folder
+
+
+def from_comfy(exc: ComfyError, retry_after: int = 5,
+               fields: Mapping[tuple[str, str], str] | None = None) -> ApiError:
+    """Map a client error; `fields` maps (node, input) to a public input field."""
+    if isinstance(exc, ComfyUnavailableError):
+        return ApiError(503, "comfyui_unavailable", str(exc),
+                        headers={"Retry-After": str(retry_after)})
+    if isinstance(exc, ComfyValidationError):
+        return _validation(exc, fields or {})
+    if isinstance(exc, ComfyExecutionError):
+        return ApiError(
+            500, "execution_error", f"ComfyUI failed to run the prompt: {exc}",
+            node_id=exc.node_id, node_type=exc.node_type, exception_type=exc.exception_type,
+            exception_message=exc.exception_message,
+        )
+    if isinstance(exc, ComfyTimeoutError):
+        what = {"interrupted": "it was interrupted", "deleted": "it was removed from the queue"}
+        done = what.get(exc.cancelled or "", "it had already ended")
+        return ApiError(504, "timeout", f"{exc}; {done}", cancelled=exc.cancelled,
+                        timeout=exc.timeout)
+    if isinstance(exc, ComfyInterruptedError):
+        return ApiError(409, "interrupted", f"{exc} before it finished")
+    if isinstance(exc, ComfyHTTPError):
+        return ApiError(502, "comfyui_error", str(exc))
+    return ApiError(502, "comfyui_error", f"{type(exc).__name__}: {exc}")
+
+
+def _validation(exc: ComfyValidationError, fields: Mapping[tuple[str, str], str]) -> ApiError:
+    problems: list[dict[str, Any]] = []
+    missing: list[dict[str, Any]] = []
+    for node, entry in sorted(exc.node_errors.items()):
+        class_type = entry.get("class_type")
+        for err in entry.get("errors") or []:
+            info = err.get("extra_info") or {}
+            input_name = info.get("input_name")
+            problem = {
+                "node": str(node), "class_type": class_type, "input": input_name,
+                "type": err.get("type"), "message": err.get("message"),
+                "details": err.get("details"),
+            }
+            if "received_value" in info:
+                problem["received"] = info["received_value"]
+            field = fields.get((str(node), str(input_name)))
+            if field:
+                problem["field"] = f"input.{field}"
+            problems.append(problem)
+            value = info.get("received_value")
+            folder = model_folder(str(class_type), str(input_name), value)
+            if err.get("type") == "value_not_in_list" and folder:
+                missing.append({"file": value, "folder": folder, "node": str(node),
+                                "input": input_name})
+    if missing and len(missing) == len(problems):
+        names = ", ".join(f"{m['file']} (models/{m['folder']})" for m in missing)
+        return ApiError(
+            424, "missing_model",
+            f"ComfyUI lacks the model file(s) this workflow needs: {names}. Put them in "
+            "those folders of ComfyUI's models directory; /models lists what it has.",
+            missing_models=missing, node_errors=problems,
+        )
+    top = exc.error.get("message") or "ComfyUI rejected the prompt"
+    first = "; ".join(
+        f"node {p['node']} ({p['class_type']})"
+        + (f" input {p['input']!r}" if p["input"] else "")
+        + f": {p['details'] or p['message']}"
+        for p in problems[:5]
+    )
+    message = f"ComfyUI rejected the prompt: {top}" + (f": {first}" if first else "")
+    details = exc.error.get("details")
+    if not problems and details:
+        message += f" ({details})"
+    return ApiError(400, "comfyui_validation", message,
+                    comfyui_error=exc.error.get("type"), node_errors=problems)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """422 with field paths, ApiError as is, and no bare 500."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response(getattr(request.state, "request_id", None))
+
+    @app.exception_handler(ComfyError)
+    async def comfy_error(request: Request, exc: ComfyError) -> JSONResponse:
+        retry = request.app.state.settings.retry_after
+        return from_comfy(exc, retry).response(getattr(request.state, "request_id", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        for e in errors:
+            e.pop("url", None)
+        shown = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'][1:] if p != 'body') or 'body'}: {e['msg']}"
+            for e in errors[:5]
+        )
+        return JSONResponse(
+            {"error": f"invalid request: {shown}", "type": "invalid_input", "detail": errors},
+            422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail), "type": "http_error"}, exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": f"internal error: {type(exc).__name__}: {exc}", "type": "internal_error",
+             "id": getattr(request.state, "request_id", None)},
+            500,
+        )

@@ -1,0 +1,27 @@
+"""`POST /prompt`: run a raw API-format graph with the same envelope as the workflows."""
+
+from __future__ import annotations
+
+import copy
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from server.deps import RunnerDep
+from server.routers.common import ERROR_RESPONSES, answer
+from server.runner import Job
+from server.schemas import Accepted, ErrorBody, PromptRequest, RunResponse
+
+router = APIRouter(tags=["prompt"])
+
+
+@router.post(
+    "/prompt", summary="Submit a prompt",
+    description="Run an API-format ComfyUI graph. Every file any node outputs is returned.",
+    responses={200: {"model": RunResponse}, 202: {"model": Accepted},
+               **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
+)
+async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep) -> JSONResponse:
+    request.state.request_id = body.id
+    job = Job(id=body.id, graph=copy.deepcopy(body.prompt), convert=body.convert_output)
+    return await answer(request, job, body, runner)

@@ -1,0 +1,52 @@
+"""Probes and the live model list."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from comfygen.comfy.errors import ComfyError
+from server.deps import ClientDep, SettingsDep, SupervisorDep
+from server.version import VERSION
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health", summary="Health probe",
+            description="200 once ComfyUI has come up (and any warmup ran); 503 before.")
+async def health(supervisor: SupervisorDep) -> JSONResponse:
+    if supervisor.warm:
+        return JSONResponse({"version": VERSION, "status": "healthy"})
+    return JSONResponse({"version": VERSION, "status": "not healthy",
+                         "reason": supervisor.last_error or supervisor.state.value}, 503)
+
+
+@router.get("/ready", summary="Readiness probe",
+            description="200 while ComfyUI is up, the websocket to it is connected and its "
+                        "queue is below `max_queue_size`; 503 otherwise, with the reason.")
+async def ready(supervisor: SupervisorDep, settings: SettingsDep) -> JSONResponse:
+    reason = None
+    queue = None
+    if not supervisor.ready:
+        reason = supervisor.last_error or f"ComfyUI is {supervisor.state.value}"
+        if supervisor.state.value == "ready" and not supervisor.client.connected:
+            reason = "the websocket to ComfyUI is not connected"
+    else:
+        try:
+            queue = (await supervisor.client.queue()).size
+        except ComfyError as exc:
+            reason = str(exc)
+        else:
+            if queue >= settings.max_queue_size:
+                reason = f"ComfyUI's queue holds {queue} prompts (limit {settings.max_queue_size})"
+    if reason is None:
+        return JSONResponse({"version": VERSION, "status": "ready", "queue": queue})
+    return JSONResponse({"version": VERSION, "status": "not ready", "reason": reason}, 503,
+                        headers={"Retry-After": str(settings.retry_after)})
+
+
+@router.get("/models", summary="List models",
+            description="Model files by folder, live from ComfyUI.",
+            response_model=dict[str, list[str]])
+async def models(client: ClientDep) -> dict[str, list[str]]:
+    return await client.models()

@@ -1,0 +1,90 @@
+"""`POST /workflow/<model>/<name>`: one route per generated workflow."""
+
+
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse
+
+from comfygen.comfy.supervisor import Supervisor
+from comfygen.runtime import Workflow, WorkflowInput
+from comfygen.runtime.choices import ChoiceError, check_choices
+from server.deps import RunnerDep
+from server.errors import MODEL_FOLDERS, ApiError
+from server.media_inputs import resolve_media
+from server.routers.common import ERROR_RESPONSES, answer
+from server.runner import Job
+from server.schemas import Accepted, ErrorBody, WorkflowResponse, example_input
+from server.schemas import workflow_request_model as request_model
+
+
+def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
+    router = APIRouter(prefix="/workflow")
+    for key in sorted(registry):
+        wf = registry[key]
+        router.add_api_route(
+            f"/{wf.path}", _endpoint(wf), methods=["POST"], summary=wf.summary,
+            description=wf.description, tags=[wf.model],
+            operation_id=f"run_{wf.path.replace('/', '__').replace('.', '_').replace('-', '_')}",
+            responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted},
+                       **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
+        )
+    return router
+
+
+def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
+    model = request_model(wf)
+    examples = {"default": {"summary": "A working example", "value": {"input": example_input(wf)}}}
+    fields = {(t.node, t.input): name for name, ts in wf.targets.items() for t in ts}
+
+    async def run_workflow(
+        request: Request,
+        body: Annotated[model, Body(openapi_examples=examples)],  # type: ignore[valid-type]
+        runner: RunnerDep,
+    ) -> JSONResponse:
+        request.state.request_id = body.id
+        data: WorkflowInput = body.input
+        await check_live_choices(wf, data, runner.supervisor)
+        data = await resolve_media(wf, data, body.id, runner)
+        job = Job(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
+                  convert=body.convert_output, input=data.model_dump(mode="json"), fields=fields)
+        return await answer(request, job, body, runner)
+
+    run_workflow.__name__ = f"run_{wf.model}_{wf.name}"
+    return run_workflow
+
+
+async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:
+    """422 for a value the live ComfyUI does not offer (refreshing /object_info once first).
+
+    A model file left at its default is not checked here: ComfyUI's own validation then names
+    every missing file of the graph at once (424).
+    """
+    if not wf.choices:
+        return
+    supervisor.check_available()
+
+    def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
+        return [e for e in errors if e.field in data.model_fields_set
+                or wf.choices[e.field].input not in MODEL_FOLDERS]
+
+    errors = relevant(check_choices(wf, data, await supervisor.client.object_info()))
+    if errors:
+        errors = relevant(check_choices(wf, data, await supervisor.client.object_info(True)))
+    if not errors:
+        return
+    detail = []
+    for e in errors:
+        msg = e.message
+        folder = MODEL_FOLDERS.get(wf.choices[e.field].input)
+        if folder:
+            msg += f" (model files in ComfyUI's models/{folder} folder)"
+        detail.append({"loc": ["body", "input", e.field], "msg": msg,
+                       "type": "value_not_available", "input": e.value,
+                       "ctx": {"allowed": list(e.allowed)}})
+    shown = "; ".join(f"input.{d['loc'][2]}: {d['msg']}" for d in detail)
+    raise ApiError(422, "invalid_input", f"invalid request: {shown}", detail=detail)
+
+
+__all__ = ["build_router", "check_live_choices", "ErrorBody"]

@@ -1,0 +1,208 @@
+"""Run one request on ComfyUI: submit, wait, fetch outputs, convert, clean up, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from comfygen.comfy.errors import ComfyError
+from comfygen.comfy.supervisor import Supervisor
+from comfygen.security import UrlGuard, UrlPolicy
+from server.errors import ApiError, from_comfy
+from server.outputs import (
+    can_convert,
+    convert,
+    converted_name,
+    media_of,
+    name_outputs,
+    remove_local,
+)
+from server.preflight import check_models
+from server.schemas import ConvertOutput
+from server.settings import Settings
+from server.webhooks import DeliveryFailed, WebhookSender, event
+
+log = logging.getLogger("comfygen.server")
+
+
+@dataclass
+class Job:
+    """One request's work."""
+
+    id: str
+    graph: dict[str, Any]
+    nodes: tuple[str, ...] | None = None  # outputs to return; None: every node
+    convert: ConvertOutput | None = None
+    input: dict[str, Any] | None = None
+    fields: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    received: float = field(default_factory=time.monotonic)
+
+
+class Runner:
+    """Executes jobs and keeps track of background (webhook) work for draining."""
+
+    def __init__(self, supervisor: Supervisor, settings: Settings, sender: WebhookSender) -> None:
+        self.supervisor = supervisor
+        self.settings = settings
+        self.sender = sender
+        self.media_guard = UrlGuard(UrlPolicy(allow_cidrs=settings.media_allow_cidrs))
+        self.background: set[asyncio.Task[Any]] = set()
+        self.in_flight = 0
+
+    @property
+    def output_roots(self) -> dict[str, Path]:
+        if self.settings.keep_outputs:
+            return {}
+        if self.supervisor.process is not None:
+            base = self.supervisor.process.base_dir
+            return {"output": base / "output", "temp": base / "temp"}
+        roots = {}
+        if self.settings.comfyui_output_dir:
+            roots["output"] = self.settings.comfyui_output_dir
+        if self.settings.comfyui_temp_dir:
+            roots["temp"] = self.settings.comfyui_temp_dir
+        return roots
+
+    async def run(self, job: Job) -> dict[str, Any]:
+        """The sync 200 body, or raise ApiError."""
+        self.in_flight += 1
+        try:
+            return await self._run(job)
+        except ComfyError as exc:
+            raise from_comfy(exc, self.settings.retry_after, job.fields) from exc
+        finally:
+            self.in_flight -= 1
+
+    async def _run(self, job: Job) -> dict[str, Any]:
+        self.supervisor.check_available()
+        client = self.supervisor.client
+        graph = name_outputs(job.graph, job.id)
+        await check_models(graph, client, job.fields)
+        submitted = time.monotonic()
+        result = await client.run(graph, str(uuid.uuid4()), timeout=self.settings.request_timeout)
+        finished = time.monotonic()
+        files = result.files(job.nodes)
+        datas = await asyncio.gather(*(client.fetch(f) for f in files))
+        values_by_node: dict[str, dict[str, Any]] = {}
+        for node, key, value in result.values(job.nodes):
+            values_by_node.setdefault(node, {})[key] = value
+        outputs: dict[str, dict[str, Any]] = {}
+        images: list[str] = []
+        filenames: list[str] = []
+        for index, (file, data) in enumerate(zip(files, datas, strict=True)):
+            name, content_type = file.filename, file.content_type
+            if job.convert and can_convert(file, values_by_node.get(file.node, {})):
+                try:
+                    data = await asyncio.to_thread(convert, data, job.convert)
+                except (OSError, ValueError) as exc:
+                    raise ApiError(422, "convert_failed",
+                                   f"could not convert {file.filename}: {exc}") from exc
+                name = converted_name(file.filename, job.convert.format)
+                content_type = "image/jpeg" if job.convert.format == "jpeg" else "image/webp"
+            images.append(base64.b64encode(data).decode())
+            filenames.append(name)
+            node_out = outputs.setdefault(file.node, _node_entry(graph, file.node))
+            node_out["files"].append({
+                "kind": file.kind, "media": media_of(content_type), "filename": name,
+                "comfyui_filename": file.filename, "subfolder": file.subfolder,
+                "type": file.type, "content_type": content_type, "index": index,
+            })
+        for node, values in values_by_node.items():
+            outputs.setdefault(node, _node_entry(graph, node))["values"] = values
+        for file in files:
+            remove_local(file, self.output_roots)
+        done = time.monotonic()
+        body: dict[str, Any] = {
+            "id": job.id, "prompt": graph, "images": images, "filenames": filenames,
+            "stats": {
+                "preprocess_time": _ms(job.received, submitted),
+                "comfy_round_trip": _ms(submitted, finished),
+                "comfy_execution": result.execution_ms,
+                "postprocess_time": _ms(finished, done),
+                "total_time": _ms(job.received, done),
+            },
+            "outputs": outputs,
+        }
+        if job.input is not None:
+            body["input"] = job.input
+        return body
+
+    # -- background work -----------------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(coro)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def drain(self, timeout: float) -> None:
+        """Let background jobs finish (up to `timeout`), then cancel what is left."""
+        if not self.background:
+            return
+        _, pending = await asyncio.wait(set(self.background), timeout=timeout or None)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def run_with_webhooks(self, job: Job, webhook: str | None, webhook_v2: str | None) -> None:
+        """Run the job, then deliver the result (or the failure) to the receivers."""
+        try:
+            body = await self.run(job)
+        except ApiError as exc:
+            await self._failed(job, webhook, webhook_v2, exc.message, exc.type,
+                               exc.body(job.id))
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is reported
+            log.exception("job %s failed", job.id)
+            await self._failed(job, webhook, webhook_v2, f"internal error: {exc}",
+                               "internal_error", {})
+            return
+        if webhook_v2:
+            try:
+                await self.sender.send(webhook_v2, event("prompt.complete", **body), signed=True)
+            except DeliveryFailed as exc:
+                log.warning("job %s: prompt.complete not delivered: %s", job.id, exc)
+                await self._failed(job, None, webhook_v2, f"delivery of prompt.complete failed: "
+                                   f"{exc}", "delivery_failed", {})
+        if webhook:
+            for image, name in zip(body["images"], body["filenames"], strict=True):
+                payload = {"event": "output.complete", "image": image, "id": job.id,
+                           "filename": name, "prompt": body["prompt"]}
+                with contextlib.suppress(DeliveryFailed):
+                    await self.sender.send(webhook, payload, signed=False)
+
+    async def _failed(self, job: Job, webhook: str | None, webhook_v2: str | None, message: str,
+                      kind: str, details: dict[str, Any]) -> None:
+        if webhook_v2:
+            extra = {k: v for k, v in details.items() if k not in ("error", "type", "id")}
+            payload = event("prompt.failed", id=job.id, prompt=job.graph, error=message,
+                            error_type=kind, details=extra)
+            if job.input is not None:
+                payload["input"] = job.input
+            try:
+                await self.sender.send(webhook_v2, payload, signed=True)
+            except DeliveryFailed as exc:
+                log.error("job %s: prompt.failed not delivered either: %s", job.id, exc)
+        if webhook:
+            payload = {"event": "prompt.failed", "id": job.id, "prompt": job.graph,
+                       "error": message}
+            with contextlib.suppress(DeliveryFailed):
+                await self.sender.send(webhook, payload, signed=False)
+
+
+def _node_entry(graph: Mapping[str, Any], node: str) -> dict[str, Any]:
+    class_type = (graph.get(node) or {}).get("class_type")
+    return {"class_type": class_type, "files": [], "values": {}}
+
+
+def _ms(a: float, b: float) -> int:
+    return int((b - a) * 1000)
