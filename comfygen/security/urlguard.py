@@ -32,6 +32,21 @@ from comfygen.security.resolver import Resolver, SystemResolver
 
 log = logging.getLogger(__name__)
 
+
+class _RedactUrls(logging.Filter):
+    """Strip userinfo and query (tokens, presigned signatures) from URLs httpx logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(
+                redact_url(a) if isinstance(a, httpx.URL) else a for a in record.args
+            )
+        return True
+
+
+if not any(isinstance(f, _RedactUrls) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactUrls())
+
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 

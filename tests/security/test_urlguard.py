@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -198,7 +199,10 @@ async def test_slow_drip_body_hits_the_total_time_limit(server: LoopbackServer) 
     assert time.monotonic() - started < 2.5
 
 
-async def test_status_error_hides_query_and_userinfo(server: LoopbackServer) -> None:
+async def test_status_error_hides_query_and_userinfo(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     server.route("/missing", Reply(404))
     url = server.url("/missing").replace("http://", "http://user:hunter2@") + "?X-Sig=s3cr3t"
     with pytest.raises(FetchStatusError) as caught:
@@ -206,7 +210,7 @@ async def test_status_error_hides_query_and_userinfo(server: LoopbackServer) -> 
     error = caught.value
     assert error.status == 404
     assert error.url == server.url("/missing")
-    for text in (str(error), repr(error), error.message, str(error.url)):
+    for text in (str(error), repr(error), error.message, str(error.url), caplog.text):
         assert "hunter2" not in text and "s3cr3t" not in text
 
 
