@@ -57,7 +57,7 @@ async def _content(field: str, value: str, runner: Runner) -> tuple[bytes | None
         except (UrlRefused, FetchError) as exc:
             raise _invalid(field, f"could not fetch the URL: {exc}") from exc
         return result.content, result.content_type
-    if len(value) > 256 and re.fullmatch(r"[A-Za-z0-9+/=\s]+", value):
+    if re.fullmatch(r"[A-Za-z0-9+/=\s]+", value) and (len(value) > 256 or "." not in value):
         return _b64(field, value), None
     return None, None  # a file name in ComfyUI's input folder
 

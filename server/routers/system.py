@@ -15,9 +15,12 @@ router = APIRouter(tags=["system"])
 @router.get("/health", summary="Health probe",
             description="200 once ComfyUI has come up (and any warmup ran); 503 before.")
 async def health(supervisor: SupervisorDep) -> JSONResponse:
+    proc = supervisor.process.proc if supervisor.process is not None else None
+    comfyui = {"state": supervisor.state.value, "restarts": supervisor.restarts,
+               "pid": proc.pid if proc is not None else None}
     if supervisor.warm:
-        return JSONResponse({"version": VERSION, "status": "healthy"})
-    return JSONResponse({"version": VERSION, "status": "not healthy",
+        return JSONResponse({"version": VERSION, "status": "healthy", "comfyui": comfyui})
+    return JSONResponse({"version": VERSION, "status": "not healthy", "comfyui": comfyui,
                          "reason": supervisor.last_error or supervisor.state.value}, 503)
 
 

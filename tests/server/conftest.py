@@ -1,0 +1,61 @@
+"""Server fixtures: an app attached to the session ComfyUI, and a factory for variants."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from server_workflows import registry
+
+from comfygen.comfy.launcher import ComfyUIProcess
+from server.app import create_app
+from server.settings import Settings
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        r = await http.get("/ready")
+        if r.status_code == 200:
+            return
+        assert asyncio.get_running_loop().time() < deadline, r.json()
+        await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def running(app: FastAPI, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api",
+                                     timeout=60) as http:
+            if ready:
+                await wait_ready(http)
+            yield http
+
+
+@pytest.fixture(scope="session")
+def make_settings(comfyui: ComfyUIProcess) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "comfyui_url": comfyui.url, "comfyui_output_dir": comfyui.base_dir / "output",
+            "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
+            "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
+            "webhook_backoff": 0.2, "object_info_ttl": 30,
+        }
+        values.update(overrides)
+        return Settings(**values)
+    return make
+
+
+@pytest.fixture(scope="session")
+async def api(make_settings: Callable[..., Settings]) -> AsyncIterator[httpx.AsyncClient]:
+    """The app attached to the session ComfyUI, with the test registry."""
+    async with running(create_app(make_settings(), registry())) as http:
+        yield http
