@@ -164,5 +164,23 @@ def nodes_refresh_cmd(
     )
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (env COMFYGEN_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (env COMFYGEN_PORT).")] = None,
+    comfyui_url: Annotated[str | None, typer.Option("--comfyui-url", help="Attach to this ComfyUI instead of launching one (env COMFYGEN_COMFYUI_URL).")] = None,
+    comfyui_home: Annotated[Path | None, typer.Option("--comfyui-home", help="ComfyUI install to launch (ComfyUI/ + venv/) (env COMFYGEN_COMFYUI_HOME).")] = None,
+    comfyui_base_dir: Annotated[Path | None, typer.Option("--comfyui-base-dir", help="Models, input and output folders of the launched ComfyUI.")] = None,
+    log_level: Annotated[str | None, typer.Option("--log-level", help="critical, error, warning, info or debug.")] = None,
+) -> None:
+    """Serve every generated workflow at POST /workflow/<model>/<name> (see docs/configuration.md)."""
+    from server.main import serve
+    from server.settings import Settings
+
+    flags = {"host": host, "port": port, "comfyui_url": comfyui_url, "comfyui_home": comfyui_home,
+             "comfyui_base_dir": comfyui_base_dir, "log_level": log_level}
+    serve(Settings(**{k: v for k, v in flags.items() if v is not None}))
+
+
 def main() -> None:
     app()
