@@ -22,12 +22,16 @@ class Settings(BaseSettings):
         env_prefix="COMFYGEN_",
         extra="ignore",
         pyproject_toml_table_header=("tool", "comfygen", "server"),
+        use_attribute_docstrings=True,
     )
 
     # HTTP server
     host: str = "127.0.0.1"
+    """Address the HTTP server listens on."""
     port: int = Field(default=8000, ge=0, le=65535)
+    """Port the HTTP server listens on."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    """uvicorn and comfygen log level."""
 
     # ComfyUI: attach to a URL, or launch a child
     comfyui_url: str | None = None
@@ -47,7 +51,9 @@ class Settings(BaseSettings):
     comfyui_temp_dir: Path | None = None
     """When attached: ComfyUI's temp folder as seen from here, to delete delivered files."""
     restart_comfyui: bool = True
+    """Restart a launched ComfyUI that exits (with backoff)."""
     startup_timeout: float = Field(default=180.0, gt=0)
+    """Seconds ComfyUI may take to come up (and run the warmup)."""
     warmup_workflow: Path | None = None
     """An API-format graph run once before the server reports ready."""
 
@@ -79,10 +85,13 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     """Standard Webhooks signing secret (`whsec_` + base64) for `webhook_v2`."""
     webhook_timeout: float = Field(default=10.0, gt=0)
+    """Seconds per webhook delivery attempt."""
     webhook_max_attempts: int = Field(default=8, ge=1)
+    """Delivery attempts per event before giving up (then `prompt.failed` is sent)."""
     webhook_backoff: float = Field(default=1.0, gt=0)
     """First retry delay in seconds; doubles per attempt."""
     webhook_backoff_max: float = Field(default=60.0, gt=0)
+    """Longest delay between two delivery attempts, seconds."""
     webhook_allow_cidrs: str = ""
     """Private networks webhooks may reach, comma-separated (e.g. 10.0.0.0/8); none by default."""
 
