@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 
 ROOT = Path(__file__).resolve().parent.parent
+TEST_CUSTOM_NODES = Path(__file__).resolve().parent / "fixtures" / "custom_nodes"
 
 
 @pytest.fixture(scope="session")
@@ -27,8 +29,10 @@ def comfyui_home() -> Path:
 def comfyui(
     comfyui_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComfyUIProcess]:
-    """A real ComfyUI 0.3.75 on CPU with an empty base directory of its own."""
+    """A real ComfyUI 0.3.75 on CPU with an empty base directory of its own, plus the tests'
+    own custom node package (tests/fixtures/custom_nodes)."""
     base = tmp_path_factory.mktemp("comfyui-base")
+    shutil.copytree(TEST_CUSTOM_NODES, base / "custom_nodes")
     proc = ComfyUIProcess.from_home(comfyui_home, base)
     proc.start()
     try:

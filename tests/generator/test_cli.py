@@ -54,7 +54,7 @@ def test_add_workflow_with_spec_then_check(project: Path) -> None:
 
 def test_add_workflow_drafts_a_spec(project: Path) -> None:
     result = cli(
-        project, "add-workflow", "sd3.5-medium/txt2img", str(CASES / "sd35_txt2img/workflow.json")
+        project, "add-workflow", "sd3.5-medium/txt2img", str(ROOT / "workflow_templates/sd3.5-medium/txt2img.json")
     )
     assert result.exit_code == 0, result.output
     spec = yaml.safe_load((project / "workflow_templates/sd3.5-medium/txt2img.yaml").read_text())
