@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server import openapi
+from server import access, openapi
 from server.errors import install_handlers
-from server.routers import prompt, system, workflows
+from server.jobs import JobManager
+from server.routers import jobs, prompt, system, workflows
 from server.runner import Runner
 from server.settings import Settings, get_settings
 from server.version import VERSION
@@ -64,13 +65,17 @@ def create_app(settings: Settings | None = None,
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         supervisor = make_supervisor(settings)
         app.state.supervisor = supervisor
-        app.state.runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
+        runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
+        app.state.runner = runner
+        app.state.jobs = JobManager(runner, settings)
+        await app.state.jobs.start()
         await supervisor.start_in_background()
         try:
             yield
         finally:
             log.info("shutting down: draining background work, then stopping ComfyUI")
-            await app.state.runner.drain(settings.drain_timeout)
+            await runner.drain(settings.drain_timeout)
+            await app.state.jobs.close()
             await supervisor.stop()
 
     app = FastAPI(title="comfygen", version=VERSION, lifespan=lifespan,
@@ -81,6 +86,8 @@ def create_app(settings: Settings | None = None,
     install_handlers(app)
     app.include_router(system.router)
     app.include_router(prompt.router)
+    app.include_router(jobs.router)
     app.include_router(workflows.build_router(registry))
-    openapi.install(app, registry)
+    openapi.install(app, registry, settings)
+    access.install(app, settings)
     return app

@@ -44,6 +44,7 @@ MODEL_FOLDERS = {
 }
 """Which models/ folder a loader input reads from (ComfyUI's folder_paths names)."""
 CLASS_FOLDERS = {("CLIPVisionLoader", "clip_name"): "clip_vision"}
+HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 
 
@@ -166,6 +167,8 @@ def install_handlers(app: FastAPI) -> None:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
         for e in errors:
             e.pop("url", None)
+            if "credentials" in e.get("loc", ()):  # never echo what may be a secret
+                e.pop("input", None)
         shown = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:] if p != 'body') or 'body'}: {e['msg']}"
             for e in errors[:5]
@@ -177,7 +180,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": str(exc.detail), "type": "http_error"}, exc.status_code,
+        kind = getattr(exc, "type", None) or HTTP_TYPES.get(exc.status_code, "http_error")
+        return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)

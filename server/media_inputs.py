@@ -1,74 +1,86 @@
-"""Media fields: a data URI, base64 or http(s) URL becomes a file in ComfyUI's input folder.
+"""Media fields: base64, a data URI, an http(s) URL or a multipart file becomes a checked upload.
 
-Minimal on purpose: swap in `comfygen/media/` (a shared library, still empty when this was
-written) when it lands. Any other string is taken as a file already in ComfyUI's input folder.
+Every value goes through `comfygen.media` (content sniffing, size/pixel/frame limits, the URL
+guard for URLs) and reaches ComfyUI through `/upload/image` under a generated name; the field then
+names that upload. Nothing the caller wrote is ever used as a file name or path.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import mimetypes
-import re
-from typing import TYPE_CHECKING
+import asyncio
+from collections.abc import Mapping
 
+from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.errors import ComfyError
+from comfygen.media import MediaError, MediaFile, MediaLimits, decode_media
 from comfygen.runtime import Workflow, WorkflowInput
-from comfygen.security import FetchError, UrlRefused
+from comfygen.security import UrlCredentials, UrlGuard, UrlPolicy
+from comfygen.security.policy import merge_credentials
 from server.errors import ApiError
-from server.outputs import safe_name
+from server.settings import Settings
 
-if TYPE_CHECKING:
-    from server.runner import Runner
+UPLOAD_SUBFOLDER = "comfygen"
+UPLOAD_PLACEHOLDER = "multipart:"
+"""Prefix of the value a multipart file's field carries until the file replaces it."""
 
-DATA_URI = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(;[^,]*)?;base64,(?P<data>.*)$", re.S)
 
+class MediaResolver:
+    """Decodes, checks and uploads the media fields of one request."""
 
-async def resolve_media(wf: Workflow, data: WorkflowInput, request_id: str,
-                        runner: Runner) -> WorkflowInput:
-    """Upload every media field's content to ComfyUI; return the input naming the uploads."""
-    updates: dict[str, str] = {}
-    for field in sorted(wf.media):
-        value = getattr(data, field, None)
-        if not isinstance(value, str) or not value:
-            continue
-        content, content_type = await _content(field, value, runner)
-        if content is None:
-            continue
-        ext = mimetypes.guess_extension(content_type or "") or ".png"
+    def __init__(self, settings: Settings) -> None:
+        self.limits = MediaLimits(
+            max_bytes=settings.media_max_bytes, max_pixels=settings.media_max_pixels,
+            max_frames=settings.media_max_frames, allow_urls=settings.media_allow_urls,
+        )
+        policy = UrlPolicy(
+            allow_cidrs=settings.media_allow_cidrs, allow_hosts=settings.media_allow_hosts,
+            timeout=settings.media_fetch_timeout, max_redirects=settings.media_max_redirects,
+            max_bytes=settings.media_max_bytes,
+        )
+        self.guard = UrlGuard(policy, credentials=settings.media_url_credentials)
+        self.retry_after = settings.retry_after
+
+    async def resolve(self, wf: Workflow, data: WorkflowInput, request_id: str,
+                      client: ComfyClient, *, uploads: Mapping[str, bytes] | None = None,
+                      credentials: UrlCredentials | None = None) -> WorkflowInput:
+        """Upload every media field's content; return the input naming the uploads."""
+        uploads = uploads or {}
+        creds = merge_credentials(credentials)
+        fields = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
+        files = await asyncio.gather(*(
+            self._decode(wf, f, uploads.get(f, getattr(data, f, None)), creds) for f in fields))
+        names = await asyncio.gather(*(self._upload(f, request_id, client) for f in files))
+        updates = dict(zip(fields, names, strict=True))
+        return data.model_copy(update=updates) if updates else data
+
+    async def _decode(self, wf: Workflow, field: str, value: str | bytes | None,
+                      creds: UrlCredentials) -> MediaFile:
+        if isinstance(value, str) and value.startswith(UPLOAD_PLACEHOLDER):
+            raise media_error(MediaError(field, "missing_upload",
+                                         "no multipart file part carries this field"))
         try:
-            ref = await runner.supervisor.client.upload(
-                content, f"{safe_name(request_id)}_{field}{ext}", subfolder="comfygen",
-                content_type=content_type or "application/octet-stream")
+            return await decode_media(field, value or "", wf.media[field], limits=self.limits,
+                                      guard=self.guard, credentials=creds)
+        except MediaError as exc:
+            raise media_error(exc) from None
+
+    async def _upload(self, file: MediaFile, request_id: str, client: ComfyClient) -> str:
+        try:
+            ref = await client.upload(file.data, file.upload_name(request_id),
+                                      subfolder=UPLOAD_SUBFOLDER, content_type=file.mime)
         except ComfyError as exc:
-            raise ApiError(503, "comfyui_unavailable", f"could not upload {field}: {exc}",
-                           headers={"Retry-After": str(runner.settings.retry_after)}) from exc
-        updates[field] = f"{ref['subfolder']}/{ref['name']}" if ref.get("subfolder") else ref["name"]
-    return data.model_copy(update=updates) if updates else data
+            raise ApiError(503, "comfyui_unavailable",
+                           f"could not upload input.{file.field} to ComfyUI: {exc}",
+                           headers={"Retry-After": str(self.retry_after)}) from exc
+        name = str(ref.get("name") or "")
+        subfolder = str(ref.get("subfolder") or "")
+        return f"{subfolder}/{name}" if subfolder else name
 
 
-async def _content(field: str, value: str, runner: Runner) -> tuple[bytes | None, str | None]:
-    match = DATA_URI.match(value)
-    if match:
-        return _b64(field, match["data"]), match["type"]
-    if value.startswith(("http://", "https://")):
-        try:
-            result = await runner.media_guard.fetch(value)
-        except (UrlRefused, FetchError) as exc:
-            raise _invalid(field, f"could not fetch the URL: {exc}") from exc
-        return result.content, result.content_type
-    if re.fullmatch(r"[A-Za-z0-9+/=\s]+", value) and (len(value) > 256 or "." not in value):
-        return _b64(field, value), None
-    return None, None  # a file name in ComfyUI's input folder
-
-
-def _b64(field: str, text: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=False)
-    except (binascii.Error, ValueError) as exc:
-        raise _invalid(field, f"not valid base64: {exc}") from exc
-
-
-def _invalid(field: str, msg: str) -> ApiError:
-    return ApiError(422, "invalid_input", f"invalid request: input.{field}: {msg}",
-                    detail=[{"loc": ["body", "input", field], "msg": msg, "type": "bad_media"}])
+def media_error(exc: MediaError) -> ApiError:
+    """A 413/415/422 answer naming the field, in the shape of the other input errors."""
+    return ApiError(
+        exc.status_code, "invalid_media", f"invalid request: input.{exc.field}: {exc.message}",
+        detail=[{"loc": ["body", "input", exc.field], "msg": exc.message, "type": exc.reason}],
+        field=f"input.{exc.field}", reason=exc.reason,
+    )

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from comfygen.comfy.errors import ComfyError
 from comfygen.runtime import Workflow
 from comfygen.runtime.choices import live_choices
+from server.settings import Settings
 from server.version import VERSION
 
 DESCRIPTION = (
@@ -24,14 +25,29 @@ DESCRIPTION = (
 )
 
 
-def install(app: FastAPI, registry: Mapping[str, Workflow]) -> None:
+RUN_HEADERS = [
+    {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
+     "example": "respond-async",
+     "description": "`respond-async`: answer 202 at once with a job to follow (`/jobs/{id}`)"},
+    {"name": "Idempotency-Key", "in": "header", "required": False,
+     "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
+     "description": "A retried request with the same key returns the first request's job "
+                    "instead of running again; the same key with a different body is a 422"},
+]
+
+
+def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) -> None:
     """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes."""
     cache: dict[str, Any] = {}
 
     def base() -> dict[str, Any]:
         if "base" not in cache:
-            cache["base"] = get_openapi(title="comfygen", version=VERSION,
-                                        description=DESCRIPTION, routes=app.routes)
+            doc = get_openapi(title="comfygen", version=VERSION, description=DESCRIPTION,
+                              routes=app.routes)
+            _patch_runs(doc, registry)
+            if settings.api_key is not None:
+                _add_api_key(doc, settings.api_key_header)
+            cache["base"] = doc
         return cache["base"]
 
     def live(object_info: Mapping[str, Any] | None, digest: str) -> dict[str, Any]:
@@ -92,3 +108,36 @@ def _patch_enums(doc: dict[str, Any], wf: Workflow, object_info: Mapping[str, An
             prop["description"] = (prop.get("description", "") + " (the connected ComfyUI "
                                    "offers no values here: install some first)").strip()
         prop["x-comfygen-live"] = True
+
+
+def _patch_runs(doc: dict[str, Any], registry: Mapping[str, Workflow]) -> None:
+    """`Prefer` and `Idempotency-Key` headers on every run; multipart bodies for media inputs."""
+    paths = doc["paths"]
+    for path in ["/prompt", *(f"/workflow/{wf.path}" for wf in registry.values())]:
+        op = paths.get(path, {}).get("post")
+        if op is not None:
+            op.setdefault("parameters", []).extend(copy.deepcopy(RUN_HEADERS))
+    for wf in registry.values():
+        op = paths.get(f"/workflow/{wf.path}", {}).get("post")
+        if not op or not wf.media:
+            continue
+        props: dict[str, Any] = {
+            "request": {"type": "string", "description": "The JSON envelope, e.g. "
+                        '{"input": {...}, "id": "..."}'},
+            "input": {"type": "string", "description": "The input as a JSON object"},
+        }
+        for field in sorted(wf.media):
+            props[field] = {"type": "string", "format": "binary",
+                            "description": f"The {wf.media[field].value} file for input.{field}"}
+        op["requestBody"]["content"]["multipart/form-data"] = {
+            "schema": {"type": "object", "properties": props}}
+
+
+def _add_api_key(doc: dict[str, Any], header: str) -> None:
+    doc.setdefault("components", {}).setdefault("securitySchemes", {})["ApiKey"] = {
+        "type": "apiKey", "in": "header", "name": header}
+    open_paths = {"/health", "/ready"}
+    for path, ops in doc["paths"].items():
+        if path not in open_paths:
+            for op in ops.values():
+                op["security"] = [{"ApiKey": []}]

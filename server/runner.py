@@ -15,8 +15,9 @@ from typing import Any
 
 from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.supervisor import Supervisor
-from comfygen.security import UrlGuard, UrlPolicy
+from server.admission import Admission
 from server.errors import ApiError, from_comfy
+from server.media_inputs import MediaResolver
 from server.outputs import (
     can_convert,
     convert,
@@ -28,7 +29,7 @@ from server.outputs import (
 from server.preflight import check_models
 from server.schemas import ConvertOutput
 from server.settings import Settings
-from server.webhooks import DeliveryFailed, WebhookSender, event
+from server.webhooks import WebhookSender
 
 log = logging.getLogger("comfygen.server")
 
@@ -53,7 +54,8 @@ class Runner:
         self.supervisor = supervisor
         self.settings = settings
         self.sender = sender
-        self.media_guard = UrlGuard(UrlPolicy(allow_cidrs=settings.media_allow_cidrs))
+        self.media = MediaResolver(settings)
+        self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
         self.in_flight = 0
 
@@ -71,23 +73,23 @@ class Runner:
             roots["temp"] = self.settings.comfyui_temp_dir
         return roots
 
-    async def run(self, job: Job) -> dict[str, Any]:
-        """The sync 200 body, or raise ApiError."""
+    async def run(self, job: Job, prompt_id: str | None = None) -> dict[str, Any]:
+        """The sync 200 body, or raise ApiError; `prompt_id` is ComfyUI's id for the prompt."""
         self.in_flight += 1
         try:
-            return await self._run(job)
+            return await self._run(job, prompt_id or str(uuid.uuid4()))
         except ComfyError as exc:
             raise from_comfy(exc, self.settings.retry_after, job.fields) from exc
         finally:
             self.in_flight -= 1
 
-    async def _run(self, job: Job) -> dict[str, Any]:
+    async def _run(self, job: Job, prompt_id: str) -> dict[str, Any]:
         self.supervisor.check_available()
         client = self.supervisor.client
         graph = name_outputs(job.graph, job.id)
         await check_models(graph, client, job.fields)
         submitted = time.monotonic()
-        result = await client.run(graph, str(uuid.uuid4()), timeout=self.settings.request_timeout)
+        result = await client.run(graph, prompt_id, timeout=self.settings.request_timeout)
         finished = time.monotonic()
         files = result.files(job.nodes)
         datas = await asyncio.gather(*(client.fetch(f) for f in files))
@@ -137,10 +139,11 @@ class Runner:
 
     # -- background work -----------------------------------------------------------------------
 
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.create_task(coro)
         self.background.add(task)
         task.add_done_callback(self.background.discard)
+        return task
 
     async def drain(self, timeout: float) -> None:
         """Let background jobs finish (up to `timeout`), then cancel what is left."""
@@ -152,51 +155,6 @@ class Runner:
         for task in pending:
             with contextlib.suppress(BaseException):
                 await task
-
-    async def run_with_webhooks(self, job: Job, webhook: str | None, webhook_v2: str | None) -> None:
-        """Run the job, then deliver the result (or the failure) to the receivers."""
-        try:
-            body = await self.run(job)
-        except ApiError as exc:
-            await self._failed(job, webhook, webhook_v2, exc.message, exc.type,
-                               exc.body(job.id))
-            return
-        except Exception as exc:  # noqa: BLE001 - every failure is reported
-            log.exception("job %s failed", job.id)
-            await self._failed(job, webhook, webhook_v2, f"internal error: {exc}",
-                               "internal_error", {})
-            return
-        if webhook_v2:
-            try:
-                await self.sender.send(webhook_v2, event("prompt.complete", **body), signed=True)
-            except DeliveryFailed as exc:
-                log.warning("job %s: prompt.complete not delivered: %s", job.id, exc)
-                await self._failed(job, None, webhook_v2, f"delivery of prompt.complete failed: "
-                                   f"{exc}", "delivery_failed", {})
-        if webhook:
-            for image, name in zip(body["images"], body["filenames"], strict=True):
-                payload = {"event": "output.complete", "image": image, "id": job.id,
-                           "filename": name, "prompt": body["prompt"]}
-                with contextlib.suppress(DeliveryFailed):
-                    await self.sender.send(webhook, payload, signed=False)
-
-    async def _failed(self, job: Job, webhook: str | None, webhook_v2: str | None, message: str,
-                      kind: str, details: dict[str, Any]) -> None:
-        if webhook_v2:
-            extra = {k: v for k, v in details.items() if k not in ("error", "type", "id")}
-            payload = event("prompt.failed", id=job.id, prompt=job.graph, error=message,
-                            error_type=kind, details=extra)
-            if job.input is not None:
-                payload["input"] = job.input
-            try:
-                await self.sender.send(webhook_v2, payload, signed=True)
-            except DeliveryFailed as exc:
-                log.error("job %s: prompt.failed not delivered either: %s", job.id, exc)
-        if webhook:
-            payload = {"event": "prompt.failed", "id": job.id, "prompt": job.graph,
-                       "error": message}
-            with contextlib.suppress(DeliveryFailed):
-                await self.sender.send(webhook, payload, signed=False)
 
 
 def _node_entry(graph: Mapping[str, Any], node: str) -> dict[str, Any]:

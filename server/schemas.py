@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from comfygen.runtime import Workflow
 
@@ -45,6 +45,10 @@ class Envelope(BaseModel):
         "Answer 202 now, then POST `prompt.complete` or `prompt.failed` to this URL, "
         "signed per Standard Webhooks"))
     convert_output: ConvertOutput | None = None
+    credentials: dict[str, dict[str, SecretStr]] | None = Field(default=None, description=(
+        "Headers to send when fetching media URLs that match a pattern, e.g. "
+        "`{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
+        "never echoed, stored or logged"))
 
 
 class PromptRequest(Envelope):
@@ -104,10 +108,45 @@ class WorkflowResponse(RunResponse):
 
 
 class Accepted(BaseModel):
-    id: str
+    """202: comfyui-api's keys (`id`, `status`, `prompt`) plus the job to follow."""
+
+    id: str = Field(description="The request id")
     status: Literal["ok"] = "ok"
     prompt: dict[str, Any]
     input: dict[str, Any] | None = None
+    job_id: str
+    state: str = Field(description="queued, running, succeeded, failed or cancelled")
+    status_url: str = Field(description="GET it for state, progress, result or error")
+    events_url: str = Field(description="Server-sent events of the job")
+
+
+class JobProgress(BaseModel):
+    value: float = Field(description="Steps done in the node reporting progress")
+    max: float
+    node: str | None = None
+
+
+class JobView(BaseModel):
+    """A job: its state, progress and, once final, its result or error."""
+
+    id: str
+    request_id: str | None = None
+    workflow: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: JobProgress
+    prompt_id: str | None = Field(default=None, description="ComfyUI's prompt id")
+    created_at: str
+    updated_at: str
+    expires_at: str | None = None
+    result: dict[str, Any] | None = Field(default=None, description=(
+        "The 200 body the request would have had (images, filenames, outputs, stats...)"))
+    error: dict[str, Any] | None = Field(default=None, description=(
+        "The error body (`error`, `type`, details; `status` is its HTTP status)"))
+    status_url: str
+    events_url: str
+    cancelled: str | None = Field(default=None, description=(
+        "Only in DELETE answers: `deleted` (removed from the queue), `interrupted` (was "
+        "running) or `not_submitted` (stopped before reaching ComfyUI)"))
 
 
 class ErrorBody(BaseModel):

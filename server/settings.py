@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     keep_outputs: bool = False
     """Keep output files in ComfyUI after delivery (deletion needs local access to them)."""
     retry_after: int = Field(default=5, ge=0)
-    """Seconds in the Retry-After header of 503 answers."""
+    """Seconds in the Retry-After header of 503 and 429 answers."""
     drain_timeout: float = Field(default=60.0, ge=0)
     """On SIGTERM, how long in-flight requests and webhook jobs may take to finish."""
 
@@ -95,8 +95,59 @@ class Settings(BaseSettings):
     webhook_allow_cidrs: str = ""
     """Private networks webhooks may reach, comma-separated (e.g. 10.0.0.0/8); none by default."""
 
+    webhook_allow_hosts: str = ""
+    """Host names webhooks may reach whatever they resolve to, comma-separated (`*.corp` ok)."""
+
+    # media inputs
+    media_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    """Largest media file (decoded base64, upload or URL body), bytes."""
+    media_max_pixels: int = Field(default=40_000_000, gt=0)
+    """Largest width x height of one image frame."""
+    media_max_frames: int = Field(default=1000, gt=0)
+    """Most frames in an animated image."""
+    media_allow_urls: bool = True
+    """Fetch http(s) URLs given as media values (through the URL guard); false refuses them."""
     media_allow_cidrs: str = ""
     """Private networks that media input URLs may be fetched from, comma-separated."""
+    media_allow_hosts: str = ""
+    """Host names media URLs may be fetched from whatever they resolve to, comma-separated."""
+    media_fetch_timeout: float = Field(default=30.0, gt=0)
+    """Seconds for one media URL fetch, redirects and body included."""
+    media_max_redirects: int = Field(default=5, ge=0)
+    """Redirects followed per media URL (each target is checked again)."""
+    media_url_credentials: dict[str, dict[str, SecretStr]] = {}
+    """Headers sent with media fetches whose URL matches a pattern, e.g.
+    {"https://bucket.example/*": {"Authorization": "Bearer ..."}}; never echoed or logged."""
+
+    # jobs
+    jobs_db: Path = Path("comfygen-jobs.sqlite3")
+    """SQLite file holding async jobs (state, progress, result); survives restarts."""
+    job_ttl: float = Field(default=24 * 3600.0, gt=0)
+    """Seconds a finished job (and its result) is kept before it expires."""
+    queue_limit: int = Field(default=500, ge=0)
+    """New runs get 429 with Retry-After while ComfyUI's queue (or this server's runs in flight)
+    holds this many prompts; 0 turns admission control off."""
+
+    # access
+    api_key: SecretStr | None = None
+    """When set, every endpoint except /health and /ready (and the docs, see below) needs it."""
+    api_key_header: str = "X-API-Key"
+    """Header carrying the API key (e.g. Salad-Api-Key); `Authorization: Bearer` works too."""
+    api_key_protect_docs: bool = False
+    """Also require the API key for /docs and /openapi.json."""
+    max_body_size: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Largest request body in bytes (JSON or multipart); larger bodies get 413."""
+    cors_allow_origins: list[str] = []
+    """Origins allowed to call the API from a browser (e.g. ["https://app.example"], or ["*"]);
+    empty: no CORS headers."""
+    cors_allow_methods: list[str] = ["GET", "POST", "DELETE", "OPTIONS"]
+    """Methods allowed in CORS requests."""
+    cors_allow_headers: list[str] = ["*"]
+    """Request headers allowed in CORS requests."""
+    cors_allow_credentials: bool = False
+    """Let browsers send cookies/credentials with CORS requests."""
+    cors_max_age: int = Field(default=600, ge=0)
+    """Seconds browsers may cache a CORS preflight answer."""
 
     @property
     def attached(self) -> bool:

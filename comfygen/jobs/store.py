@@ -119,6 +119,10 @@ class JobStore:
         """The job created with this idempotency key."""
         return await self._run(self._get_by, "idempotency_key", idempotency_key)
 
+    async def find_key(self, idempotency_key: str, request_hash: str | None = None) -> Job | None:
+        """The job created with this key; `IdempotencyConflict` if it was for another request."""
+        return await self._run(self._find_key, idempotency_key, request_hash)
+
     async def list(self, states: Iterable[JobState] | None = None, limit: int = 100) -> list[Job]:
         """Jobs newest first, optionally only in `states`."""
         return await self._run(self._list, tuple(states or ()), limit)
@@ -176,6 +180,16 @@ class JobStore:
         with self._lock:
             return fn(*args)
 
+    def _find_key(self, key: str, request_hash: str | None) -> Job | None:
+        existing = self._get_by("idempotency_key", key)
+        if existing is not None and request_hash:
+            stored = self._db.execute(
+                "SELECT request_hash FROM jobs WHERE id = ?", (existing.id,)
+            ).fetchone()[0]
+            if stored and stored != request_hash:
+                raise IdempotencyConflict(existing)
+        return existing
+
     def _create(
         self,
         workflow: str,
@@ -185,13 +199,8 @@ class JobStore:
         meta: dict[str, Any],
     ) -> tuple[Job, bool]:
         if key is not None:
-            existing = self._get_by("idempotency_key", key)
+            existing = self._find_key(key, request_hash)
             if existing is not None:
-                stored = self._db.execute(
-                    "SELECT request_hash FROM jobs WHERE id = ?", (existing.id,)
-                ).fetchone()[0]
-                if request_hash and stored and stored != request_hash:
-                    raise IdempotencyConflict(existing)
                 return existing, False
         now = self._clock()
         self._db.execute(

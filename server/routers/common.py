@@ -1,23 +1,89 @@
-"""What the run endpoints share: sync answer or 202 + webhook job."""
+"""What the run endpoints share: admission, idempotency, then a sync answer or a 202 job."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from comfygen.security import FetchError, UrlRefused
+from comfygen.jobs import IdempotencyConflict, Job
+from comfygen.security import FetchError, UrlCredentials, UrlRefused
 from server.errors import ApiError
-from server.runner import Job, Runner
+from server.jobs import JobManager, Submission
+from server.multipart import uploads_digest
+from server.runner import Job as Work
+from server.runner import Runner
 from server.schemas import Envelope
 
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
-async def answer(request: Request, job: Job, envelope: Envelope, runner: Runner) -> JSONResponse:
-    """Run now and answer 200, or accept (202) and deliver to the webhook(s) later."""
-    if not (envelope.webhook or envelope.webhook_v2):
-        return JSONResponse(await runner.run(job))
-    if envelope.webhook_v2 and not runner.sender.secret:
+
+def wants_async(request: Request) -> bool:
+    """True when the `Prefer` header asks for `respond-async` (RFC 7240)."""
+    prefs = ",".join(request.headers.getlist("prefer")).lower()
+    return any(p.split(";")[0].split("=")[0].strip() == "respond-async" for p in prefs.split(","))
+
+
+def credentials_of(envelope: Envelope) -> UrlCredentials | None:
+    return UrlCredentials(envelope.credentials) if envelope.credentials else None
+
+
+async def answer(request: Request, envelope: Envelope, runner: Runner, workflow: str,
+                 build: Callable[[], Awaitable[Work]]) -> JSONResponse:
+    """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
+    jobs: JobManager = request.app.state.jobs
+    background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
+    await check_webhooks(envelope, runner)
+    key = request.headers.get("idempotency-key")
+    digest = None
+    if key is not None:
+        if not IDEMPOTENCY_KEY.match(key):
+            raise ApiError(400, "invalid_idempotency_key",
+                           "Idempotency-Key must be 1-200 printable ASCII characters")
+        digest = await request_hash(request, workflow)
+        try:
+            first = await jobs.store.find_key(key, digest)
+        except IdempotencyConflict as exc:
+            raise conflict(exc.job) from None
+        if first is not None:
+            return await replay(request, jobs, first, background)
+    runner.supervisor.check_available()
+    await runner.admission.acquire()
+    try:
+        work = await build()
+    except BaseException:
+        runner.admission.release()
+        raise
+    if not background and key is None:
+        try:
+            return JSONResponse(await runner.run(work))
+        finally:
+            runner.admission.release()
+    sub = Submission(work, workflow, envelope.webhook, envelope.webhook_v2, key, digest)
+    try:
+        job, created = await jobs.submit(sub)
+    except IdempotencyConflict as exc:
+        runner.admission.release()
+        raise conflict(exc.job) from None
+    except BaseException:
+        runner.admission.release()
+        raise
+    if not created:  # a concurrent request with the same key won
+        runner.admission.release()
+        return await replay(request, jobs, job, background)
+    if background:
+        return accepted(request, job)
+    return finished(await jobs.wait(job.id))
+
+
+async def check_webhooks(envelope: Envelope, runner: Runner) -> None:
+    """400 without a signing secret for webhook_v2; 422 for a URL the guard refuses."""
+    if envelope.webhook_v2 and not runner.sender.signing:
         raise ApiError(400, "webhook_not_configured",
                        "webhook_v2 needs a signing secret: the operator must set "
                        "COMFYGEN_WEBHOOK_SECRET (or use `webhook`, which is unsigned)")
@@ -28,20 +94,75 @@ async def answer(request: Request, job: Job, envelope: Envelope, runner: Runner)
         try:
             await runner.sender.check(url)
         except (UrlRefused, FetchError) as exc:
-            raise ApiError(422, "invalid_input", f"invalid request: {name}: {exc}", detail=[
-                {"loc": ["body", name], "msg": str(exc), "type": "url_refused"}]) from exc
-    runner.supervisor.check_available()
-    runner.spawn(runner.run_with_webhooks(job, envelope.webhook, envelope.webhook_v2))
-    body: dict[str, Any] = {"id": job.id, "status": "ok", "prompt": job.graph}
-    if job.input is not None:
-        body["input"] = job.input
-    return JSONResponse(body, 202)
+            raise ApiError(422, "invalid_input", f"invalid request: {name}: {exc.message}",
+                           detail=[{"loc": ["body", name], "msg": exc.message,
+                                    "type": exc.reason}]) from None
+
+
+async def request_hash(request: Request, workflow: str) -> str:
+    """A digest of what was asked (credentials left out), to tell a retry from a new request."""
+    raw = await request.body()
+    try:
+        body: Any = json.loads(raw)
+    except ValueError:
+        body = hashlib.sha256(raw).hexdigest()
+    if isinstance(body, dict):
+        body.pop("credentials", None)
+    files = uploads_digest(getattr(request.state, "uploads", None) or {})
+    payload = json.dumps({"workflow": workflow, "body": body, "files": files}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+async def replay(request: Request, jobs: JobManager, job: Job, background: bool) -> JSONResponse:
+    """The answer of the first request made with this Idempotency-Key."""
+    if background:
+        response = accepted(request, job)
+    else:
+        response = finished(job if job.terminal else await jobs.wait(job.id))
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+def conflict(job: Job) -> ApiError:
+    return ApiError(422, "idempotency_key_reused",
+                    f"this Idempotency-Key was already used by job {job.id} for a different "
+                    "request; use a new key for a new request", job_id=job.id)
+
+
+def accepted(request: Request, job: Job) -> JSONResponse:
+    """202: comfyui-api's body plus the job id and where to follow it."""
+    body: dict[str, Any] = {"id": job.meta.get("request_id"), "status": "ok",
+                            "prompt": job.meta.get("prompt"), **job_links(job.id),
+                            "job_id": job.id, "state": job.state.value}
+    if job.meta.get("input") is not None:
+        body["input"] = job.meta["input"]
+    headers = {"Location": f"/jobs/{job.id}"}
+    if wants_async(request):
+        headers["Preference-Applied"] = "respond-async"
+    return JSONResponse(body, 202, headers=headers)
+
+
+def finished(job: Job) -> JSONResponse:
+    """A final job as the sync answer it stands for."""
+    if job.state.value == "succeeded":
+        return JSONResponse(job.result)
+    error = dict(job.error or {"error": f"job {job.state.value}", "type": job.state.value})
+    status = int(error.pop("status", 409 if job.state.value == "cancelled" else 500))
+    return JSONResponse(error, status)
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    return {"status_url": f"/jobs/{job_id}", "events_url": f"/jobs/{job_id}/events"}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "ComfyUI rejected the graph: `node_errors` names node, input, reason"},
+    401: {"description": "The API key is missing or wrong (when the server requires one)"},
+    413: {"description": "The request body or a media file is too large"},
+    415: {"description": "A media file is not of an accepted type"},
     422: {"description": "Invalid input: `detail` lists field paths (live choices included)"},
     424: {"description": "A model file the workflow needs is missing (file and folder named)"},
+    429: {"description": "ComfyUI's queue is full; see Retry-After"},
     500: {"description": "A node failed while running: node id, type and message"},
     503: {"description": "ComfyUI is unavailable (down, restarting); see Retry-After"},
     504: {"description": "The request timed out; its ComfyUI job was cancelled"},

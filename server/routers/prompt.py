@@ -17,11 +17,15 @@ router = APIRouter(tags=["prompt"])
 
 @router.post(
     "/prompt", summary="Submit a prompt",
-    description="Run an API-format ComfyUI graph. Every file any node outputs is returned.",
+    description="Run an API-format ComfyUI graph. Every file any node outputs is returned. "
+                "`Prefer: respond-async` answers 202 with a job to follow.",
     responses={200: {"model": RunResponse}, 202: {"model": Accepted},
                **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
 )
 async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep) -> JSONResponse:
     request.state.request_id = body.id
-    job = Job(id=body.id, graph=copy.deepcopy(body.prompt), convert=body.convert_output)
-    return await answer(request, job, body, runner)
+
+    async def build() -> Job:
+        return Job(id=body.id, graph=copy.deepcopy(body.prompt), convert=body.convert_output)
+
+    return await answer(request, body, runner, "prompt", build)

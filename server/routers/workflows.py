@@ -12,8 +12,8 @@ from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
 from server.deps import RunnerDep
 from server.errors import MODEL_FOLDERS, ApiError
-from server.media_inputs import resolve_media
-from server.routers.common import ERROR_RESPONSES, answer
+from server.multipart import media_route
+from server.routers.common import ERROR_RESPONSES, answer, credentials_of
 from server.runner import Job
 from server.schemas import Accepted, ErrorBody, WorkflowResponse, example_input
 from server.schemas import workflow_request_model as request_model
@@ -25,6 +25,7 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
         wf = registry[key]
         router.add_api_route(
             f"/{wf.path}", _endpoint(wf), methods=["POST"], summary=wf.summary,
+            route_class_override=media_route(frozenset(wf.media)) if wf.media else None,
             description=wf.description, tags=[wf.model],
             operation_id=f"run_{wf.path.replace('/', '__').replace('.', '_').replace('-', '_')}",
             responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted},
@@ -44,12 +45,18 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
         runner: RunnerDep,
     ) -> JSONResponse:
         request.state.request_id = body.id
-        data: WorkflowInput = body.input
-        await check_live_choices(wf, data, runner.supervisor)
-        data = await resolve_media(wf, data, body.id, runner)
-        job = Job(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
-                  convert=body.convert_output, input=data.model_dump(mode="json"), fields=fields)
-        return await answer(request, job, body, runner)
+
+        async def build() -> Job:
+            data: WorkflowInput = body.input
+            await check_live_choices(wf, data, runner.supervisor)
+            data = await runner.media.resolve(
+                wf, data, body.id, runner.supervisor.client,
+                uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
+            return Job(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
+                       convert=body.convert_output, input=data.model_dump(mode="json"),
+                       fields=fields)
+
+        return await answer(request, body, runner, wf.path, build)
 
     run_workflow.__name__ = f"run_{wf.model}_{wf.name}"
     return run_workflow

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -48,6 +50,7 @@ def make_settings(comfyui: ComfyUIProcess) -> Callable[..., Settings]:
             "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
             "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
             "webhook_backoff": 0.2, "object_info_ttl": 30,
+            "jobs_db": Path(tempfile.mkdtemp(prefix="comfygen-jobs-")) / "jobs.sqlite3",
         }
         values.update(overrides)
         return Settings(**values)

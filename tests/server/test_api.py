@@ -143,9 +143,14 @@ async def test_media_upload_then_load_and_scale(api: httpx.AsyncClient) -> None:
     assert decode(r.json()["images"][0]).size == (8, 24)
 
 
-async def test_execution_error_names_node_type_and_message(api: httpx.AsyncClient) -> None:
-    garbage = base64.b64encode(b"this is not an image" * 20).decode()
-    r = await api.post("/workflow/test/scale", json={"input": {"image": garbage}})
+async def test_execution_error_names_node_type_and_message(
+        api: httpx.AsyncClient, comfyui: ComfyUIProcess) -> None:
+    # a damaged file put into ComfyUI's input folder directly (the API refuses to upload it)
+    httpx.post(comfyui.url + "/upload/image", files={"image": ("broken.png", b"not an image")},
+               data={"overwrite": "true"}).raise_for_status()
+    graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "broken.png"}},
+             "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+    r = await api.post("/prompt", json={"prompt": graph})
     assert r.status_code == 500
     body = r.json()
     assert body["type"] == "execution_error"

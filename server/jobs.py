@@ -1,0 +1,277 @@
+"""Async jobs: run a request in the background, record it in SQLite, stream its progress, cancel it.
+
+A job is created for `Prefer: respond-async`, for a webhook, and for any request with an
+`Idempotency-Key`. Its record (state, progress, result or error) lives in `comfygen.jobs.JobStore`
+and survives restarts; its events (from ComfyUI's websocket messages) go to `JobEvents` for SSE.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from comfygen.comfy.errors import ComfyError
+from comfygen.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
+from server.errors import ApiError, from_comfy
+from server.runner import Job as Work
+from server.runner import Runner
+from server.settings import Settings
+
+log = logging.getLogger("comfygen.server")
+
+PROGRESS_WRITE_INTERVAL = 0.5
+"""Seconds between progress writes to SQLite (every event still goes to listeners)."""
+
+
+@dataclass
+class Submission:
+    """What a job runs and where its result goes."""
+
+    work: Work
+    workflow: str
+    webhook: str | None = None
+    webhook_v2: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+class JobManager:
+    """Creates, runs, follows and cancels jobs."""
+
+    def __init__(self, runner: Runner, settings: Settings) -> None:
+        self.runner = runner
+        self.settings = settings
+        self.store = JobStore(settings.jobs_db, ttl=settings.job_ttl)
+        self.events = JobEvents()
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.cancelling: set[str] = set()
+        self._purger: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Fail the jobs a previous process left unfinished, then expire old ones periodically."""
+        recovered = await self.store.recover()
+        if recovered:
+            log.warning("%d job(s) left unfinished by a previous process marked failed",
+                        len(recovered))
+        await self.store.purge_expired()
+        self._purger = asyncio.create_task(self._purge_loop(), name="job-purge")
+
+    async def close(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+        self.store.close()
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(60.0, self.settings.job_ttl))
+            try:
+                purged = await self.store.purge_expired()
+            except Exception:  # noqa: BLE001 - the loop must survive a locked database
+                log.exception("purging expired jobs failed")
+                continue
+            if purged:
+                log.info("purged %d expired job(s)", purged)
+
+    async def get(self, job_id: str) -> Job:
+        """The job, or 404 when unknown or expired."""
+        job = await self.store.get(job_id)
+        now = datetime.now(UTC)
+        if job is None or (job.expires_at is not None and job.expires_at <= now):
+            raise ApiError(404, "job_not_found",
+                           f"no job {job_id!r}: it never existed or its result expired")
+        return job
+
+    async def submit(self, sub: Submission) -> tuple[Job, bool]:
+        """A new job started in the background, or the job first created with this key."""
+        meta = {"request_id": sub.work.id, "prompt": sub.work.graph}
+        if sub.work.input is not None:
+            meta["input"] = sub.work.input
+        job, created = await self.store.create(
+            sub.workflow, job_id=str(uuid.uuid4()), idempotency_key=sub.idempotency_key,
+            request_hash=sub.request_hash, meta=meta)
+        if created:
+            self.events.publish(job.id, "queued", {"id": job.id, "state": "queued"})
+            self.tasks[job.id] = self.runner.spawn(self._execute(job.id, sub))
+        return job, created
+
+    async def wait(self, job_id: str) -> Job:
+        """Wait until the job is final; return its record."""
+        subscription = self.events.subscribe(job_id)
+        try:
+            job = await self.store.require(job_id)
+            if not job.terminal:
+                async for _event in subscription:
+                    pass
+        finally:
+            subscription.close()
+        return await self.store.require(job_id)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def _execute(self, job_id: str, sub: Submission) -> None:
+        prompt_id = str(uuid.uuid4())
+        follower: asyncio.Task[None] | None = None
+        try:
+            await self.store.set_prompt_id(job_id, prompt_id)
+            follower = asyncio.create_task(self._follow(job_id, prompt_id, sub.work.graph))
+            await asyncio.sleep(0)  # let the follower subscribe before the prompt is submitted
+            try:
+                body = await self.runner.run(sub.work, prompt_id)
+            except ApiError as exc:
+                await self._failed(job_id, sub, exc)
+                return
+            except asyncio.CancelledError:
+                if job_id not in self.cancelling:  # server shutting down past its drain time
+                    error = ApiError(503, "server_stopped",
+                                     "the server stopped before the job finished")
+                    await asyncio.shield(self._failed(job_id, sub, error))
+                raise
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded and reported
+                log.exception("job %s failed", job_id)
+                await self._failed(job_id, sub, ApiError(
+                    500, "internal_error", f"internal error: {type(exc).__name__}: {exc}"))
+                return
+            await self._succeeded(job_id, sub, body)
+        finally:
+            if follower is not None:
+                follower.cancel()
+            self.runner.admission.release()
+            self.tasks.pop(job_id, None)
+            self.cancelling.discard(job_id)
+
+    async def _succeeded(self, job_id: str, sub: Submission, body: dict[str, Any]) -> None:
+        try:
+            await self.store.succeed(job_id, body)
+        except (InvalidTransition, JobNotFound):
+            return  # cancelled meanwhile
+        self.events.publish(job_id, "succeeded", {"id": job_id, "state": "succeeded"},
+                            final=True)
+        if sub.webhook_v2:
+            result = await self.runner.sender.send_v2(sub.webhook_v2, "prompt.complete", body)
+            if not result.delivered:
+                log.warning("job %s: prompt.complete not delivered: %s", job_id, result.error)
+                await self._notify_failed(sub, f"delivery of prompt.complete failed: "
+                                          f"{result.error}", "delivery_failed", {}, legacy=False)
+        if sub.webhook:
+            for image, name in zip(body["images"], body["filenames"], strict=True):
+                await self.runner.sender.send_legacy(sub.webhook, {
+                    "event": "output.complete", "image": image, "id": sub.work.id,
+                    "filename": name, "prompt": body["prompt"]})
+
+    async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
+        if job_id in self.cancelling:
+            return  # DELETE records the cancellation
+        error = {**exc.body(sub.work.id), "status": exc.status}
+        try:
+            await self.store.fail(job_id, error)
+        except (InvalidTransition, JobNotFound):
+            return
+        self.events.publish(job_id, "failed", {"id": job_id, "state": "failed", "error": error},
+                            final=True)
+        details = {k: v for k, v in exc.body().items() if k not in ("error", "type", "id")}
+        await self._notify_failed(sub, exc.message, exc.type, details)
+
+    async def _notify_failed(self, sub: Submission, message: str, kind: str,
+                             details: dict[str, Any], legacy: bool = True) -> None:
+        work = sub.work
+        if sub.webhook_v2:
+            data: dict[str, Any] = {"id": work.id, "prompt": work.graph, "error": message,
+                                    "error_type": kind, "details": details}
+            if work.input is not None:
+                data["input"] = work.input
+            result = await self.runner.sender.send_v2(sub.webhook_v2, "prompt.failed", data)
+            if not result.delivered:
+                log.error("request %s: prompt.failed not delivered either: %s", work.id,
+                          result.error)
+        if sub.webhook and legacy:
+            await self.runner.sender.send_legacy(sub.webhook, {
+                "event": "prompt.failed", "id": work.id, "prompt": work.graph, "error": message})
+
+    async def _follow(self, job_id: str, prompt_id: str, graph: dict[str, Any]) -> None:
+        """Turn ComfyUI's websocket messages about the prompt into job events and progress."""
+        total = max(1, sum(1 for n in graph.values() if isinstance(n, dict)))
+        done: set[str] = set()
+        current: str | None = None
+        written = 0.0
+        async for event in self.runner.supervisor.client.events(prompt_id):
+            data = event.data
+            if event.type == "execution_start":
+                with contextlib.suppress(InvalidTransition, JobNotFound):
+                    await self.store.mark_running(job_id, prompt_id=prompt_id)
+                self.events.publish(job_id, "running", {"id": job_id, "state": "running"})
+            elif event.type == "execution_cached":
+                done.update(str(n) for n in data.get("nodes") or [])
+            elif event.type == "executing" and data.get("node") is not None:
+                if current is not None:
+                    done.add(current)
+                current = str(data["node"])
+                node = graph.get(current) or {}
+                self.events.publish(job_id, "executing", {
+                    "id": job_id, "node": current, "class_type": node.get("class_type"),
+                    **_overall(len(done), total)})
+            elif event.type == "progress":
+                value, top = float(data.get("value") or 0), float(data.get("max") or 0)
+                node = str(data.get("node")) if data.get("node") is not None else current
+                step = value / top if top else 0.0
+                self.events.publish(job_id, "progress", {
+                    "id": job_id, "node": node, "value": value, "max": top,
+                    **_overall(len(done) + step, total)})
+                if time.monotonic() - written >= PROGRESS_WRITE_INTERVAL or value >= top:
+                    written = time.monotonic()
+                    with contextlib.suppress(JobNotFound):
+                        await self.store.update_progress(
+                            job_id, Progress(value=value, max=top, node=node))
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> tuple[Job, str]:
+        """Dequeue if pending, interrupt if running; return the record and what was done."""
+        job = await self.get(job_id)
+        if job.terminal:
+            raise ApiError(409, "job_finished", f"job {job_id} already {job.state.value}; "
+                           "nothing to cancel", state=job.state.value)
+        self.cancelling.add(job_id)
+        task = self.tasks.get(job_id)
+        outcome = "not_found"
+        client = self.runner.supervisor.client
+        try:
+            if job.prompt_id:
+                outcome = await client.cancel(job.prompt_id)
+            if outcome == "not_found" and task is not None and not task.done():
+                task.cancel()  # not in ComfyUI's queue yet (or already finished there)
+                with contextlib.suppress(BaseException):
+                    await task
+                if job.prompt_id:
+                    with contextlib.suppress(ComfyError):
+                        await client.cancel(job.prompt_id)  # in case the submit got through
+                outcome = "not_submitted"
+        except ComfyError as exc:
+            if task is None or task.done():
+                self.cancelling.discard(job_id)
+            raise from_comfy(exc, self.settings.retry_after) from exc
+        what = {"deleted": "removed from ComfyUI's queue before it ran",
+                "interrupted": "interrupted while running",
+                "not_submitted": "stopped before it reached ComfyUI"}.get(outcome, outcome)
+        try:
+            job = await self.store.cancel(job_id, {
+                "error": f"job cancelled: {what}", "type": "cancelled", "cancelled": outcome,
+                "id": job.meta.get("request_id")})
+        except InvalidTransition as exc:
+            raise ApiError(409, "job_finished", f"job {job_id} already {exc.job.state.value}; "
+                           "nothing to cancel", state=exc.job.state.value) from None
+        self.events.publish(job_id, "cancelled", {"id": job_id, "state": "cancelled",
+                                                  "cancelled": outcome}, final=True)
+        return job, outcome
+
+
+def _overall(done: float, total: int) -> dict[str, Any]:
+    return {"nodes_done": int(done), "nodes_total": total,
+            "percent": round(min(100.0, 100.0 * done / total), 1)}
