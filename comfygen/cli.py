@@ -11,7 +11,7 @@ from rich.table import Table
 
 from comfygen.config import GeneratorConfig, load_config
 from comfygen.errors import GenerationError, Problem
-from comfygen.generator import generate, stale_files, write
+from comfygen.generator import build_irs, generate, stale_files, write
 from comfygen.project import add_workflow
 
 app = typer.Typer(
@@ -91,11 +91,11 @@ def list_cmd(root: RootOpt = None) -> None:
     """List the workflows and their public fields."""
     config = _config(root)
     try:
-        result = generate(config)
+        irs, _ = build_irs(config)
     except GenerationError as exc:
         raise _fail(exc) from None
     table = Table("endpoint", "fields", "outputs", "source")
-    for ir in sorted(result.irs, key=lambda i: i.path):
+    for ir in sorted(irs, key=lambda i: i.path):
         table.add_row(
             f"POST /workflow/{ir.path}",
             ", ".join(f.name for f in ir.fields),
@@ -166,19 +166,46 @@ def nodes_refresh_cmd(
 
 @app.command("serve")
 def serve_cmd(
-    host: Annotated[str | None, typer.Option(help="Address to listen on (env COMFYGEN_HOST).")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (env COMFYGEN_HOST).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on (env COMFYGEN_PORT).")] = None,
-    comfyui_url: Annotated[str | None, typer.Option("--comfyui-url", help="Attach to this ComfyUI instead of launching one (env COMFYGEN_COMFYUI_URL).")] = None,
-    comfyui_home: Annotated[Path | None, typer.Option("--comfyui-home", help="ComfyUI install to launch (ComfyUI/ + venv/) (env COMFYGEN_COMFYUI_HOME).")] = None,
-    comfyui_base_dir: Annotated[Path | None, typer.Option("--comfyui-base-dir", help="Models, input and output folders of the launched ComfyUI.")] = None,
-    log_level: Annotated[str | None, typer.Option("--log-level", help="critical, error, warning, info or debug.")] = None,
+    comfyui_url: Annotated[
+        str | None,
+        typer.Option(
+            "--comfyui-url",
+            help="Attach to this ComfyUI instead of launching one (env COMFYGEN_COMFYUI_URL).",
+        ),
+    ] = None,
+    comfyui_home: Annotated[
+        Path | None,
+        typer.Option(
+            "--comfyui-home",
+            help="ComfyUI install to launch (ComfyUI/ + venv/) (env COMFYGEN_COMFYUI_HOME).",
+        ),
+    ] = None,
+    comfyui_base_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--comfyui-base-dir", help="Models, input and output folders of the launched ComfyUI."
+        ),
+    ] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", help="critical, error, warning, info or debug.")
+    ] = None,
 ) -> None:
     """Serve every generated workflow at POST /workflow/<model>/<name> (see docs/configuration.md)."""
     from server.main import serve
     from server.settings import Settings
 
-    flags = {"host": host, "port": port, "comfyui_url": comfyui_url, "comfyui_home": comfyui_home,
-             "comfyui_base_dir": comfyui_base_dir, "log_level": log_level}
+    flags = {
+        "host": host,
+        "port": port,
+        "comfyui_url": comfyui_url,
+        "comfyui_home": comfyui_home,
+        "comfyui_base_dir": comfyui_base_dir,
+        "log_level": log_level,
+    }
     serve(Settings(**{k: v for k, v in flags.items() if v is not None}))
 
 

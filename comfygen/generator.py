@@ -67,11 +67,13 @@ def build_ir(source: WorkflowSource, nodedefs: NodeDefs) -> tuple[WorkflowIR | N
     return (None if has_errors(problems) else ir), problems
 
 
-def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> GenerationResult:
-    """Render every workflow; raise GenerationError listing all errors if there are any."""
+def build_irs(
+    config: GeneratorConfig, nodedefs: NodeDefs | None = None
+) -> tuple[list[WorkflowIR], list[Problem]]:
+    """The IR of every workflow; raise GenerationError listing all errors if there are any."""
     nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
     sources, problems = discover(config.templates_path, config.root)
-    result = GenerationResult()
+    irs: list[WorkflowIR] = []
     modules: dict[tuple[str, str], str] = {}
     for source in sources:
         ir, found = build_ir(source, nodedefs)
@@ -89,20 +91,25 @@ def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> Gener
             )
             continue
         modules[key] = ir.path
-        result.irs.append(ir)
+        irs.append(ir)
     if has_errors(problems):
         raise GenerationError(problems)
-    result.problems = [p for p in problems if p.severity == Severity.WARNING]
+    return irs, [p for p in problems if p.severity == Severity.WARNING]
+
+
+def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> GenerationResult:
+    """Render every workflow; raise GenerationError listing all errors if there are any."""
+    irs, warnings = build_irs(config, nodedefs)
+    result = GenerationResult(irs=irs, problems=warnings)
     out = config.output_path
-    for ir in result.irs:
+    templates = config.templates_dir.as_posix()
+    for ir in irs:
         result.files[out / ir.package / f"{ir.module}.py"] = render_workflow_module(ir)
         init = out / ir.package / "__init__.py"
-        result.files.setdefault(
-            init, render_package_init([f"{config.templates_dir.as_posix()}/{ir.model}"])
-        )
-    result.files[out / "__init__.py"] = render_package_init([config.templates_dir.as_posix()])
-    result.files[out / "registry.py"] = render_registry(result.irs, config.package)
-    result.files[out / "manifest.json"] = manifest(result.irs)
+        result.files.setdefault(init, render_package_init([f"{templates}/{ir.model}"]))
+    result.files[out / "__init__.py"] = render_package_init([templates])
+    result.files[out / "registry.py"] = render_registry(irs, config.package)
+    result.files[out / "manifest.json"] = manifest(irs)
     return result
 
 
