@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,25 @@ def name_outputs(graph: dict[str, Any], request_id: str) -> dict[str, Any]:
         folders = [re.sub(r"[^A-Za-z0-9_ -]+", "_", p) for p in parts[:-1]]
         inputs["filename_prefix"] = "/".join([*folders, base])
     return graph
+
+
+def fresh_outputs(graph: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `graph` whose terminal nodes carry a unique extra input.
+
+    ComfyUI caches a node whose inputs did not change and lists its old files again; those were
+    deleted after delivery, so a repeated request would find nothing at /view. The extra input
+    (ignored by the nodes) makes the output nodes run again; everything upstream stays cached.
+    """
+    linked = {str(v[0]) for node in graph.values() if isinstance(node, dict)
+              for v in (node.get("inputs") or {}).values()
+              if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int)}
+    nonce = uuid.uuid4().hex
+    fresh = dict(graph)
+    for node_id, node in graph.items():
+        if str(node_id) not in linked and isinstance(node, dict) and isinstance(
+                node.get("inputs"), dict):
+            fresh[node_id] = {**node, "inputs": {**node["inputs"], "comfygen_run": nonce}}
+    return fresh
 
 
 def media_of(content_type: str) -> str:

@@ -22,6 +22,7 @@ from server.outputs import (
     can_convert,
     convert,
     converted_name,
+    fresh_outputs,
     media_of,
     name_outputs,
     remove_local,
@@ -89,7 +90,8 @@ class Runner:
         graph = name_outputs(job.graph, job.id)
         await check_models(graph, client, job.fields)
         submitted = time.monotonic()
-        result = await client.run(graph, prompt_id, timeout=self.settings.request_timeout)
+        result = await client.run(fresh_outputs(graph), prompt_id,
+                                  timeout=self.settings.request_timeout)
         finished = time.monotonic()
         files = result.files(job.nodes)
         datas = await asyncio.gather(*(client.fetch(f) for f in files))
