@@ -74,10 +74,12 @@ INVERT = Workflow(
 
 
 @pytest.fixture(scope="module")
-def server_url(comfyui: ComfyUIProcess) -> Iterator[str]:
+def server_url(comfyui: ComfyUIProcess, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[str]:
     """A comfygen server (uvicorn on loopback, in a thread) with the model-free workflow."""
     settings = Settings(comfyui_url=comfyui.url, comfyui_output_dir=comfyui.base_dir / "output",
-                        comfyui_temp_dir=comfyui.base_dir / "temp")
+                        comfyui_temp_dir=comfyui.base_dir / "temp",
+                        jobs_db=tmp_path_factory.mktemp("browser") / "jobs.sqlite3")
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(
         create_app(settings, {INVERT.path: INVERT}), host="127.0.0.1", port=port,
