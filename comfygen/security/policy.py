@@ -107,14 +107,15 @@ def merge_credentials(*sources: Credentials | None) -> UrlCredentials:
 
 
 def pattern_matches(pattern: str, url: httpx.URL) -> bool:
-    """True when `url` matches `scheme://host[:port]/path-glob`; `*` never crosses into the host."""
+    """True when `url` matches `scheme://host[:port]/path-glob` (query ignored); `*` never
+    crosses into the host."""
     scheme, sep, rest = pattern.partition("://")
     if not sep:
         return False
     authority, slash, path = rest.partition("/")
     port = f":{url.port}" if url.port is not None else ""
     host = f"[{url.host}]" if ":" in url.host else url.host
-    target_path = url.raw_path.decode("ascii", "replace")
+    target_path = url.raw_path.split(b"?", 1)[0].decode("ascii", "replace")  # query ignored
     return (
         scheme.lower() == url.scheme
         and fnmatch.fnmatchcase(f"{host.lower()}{port}", authority.lower())
