@@ -209,5 +209,87 @@ def serve_cmd(
     serve(Settings(**{k: v for k, v in flags.items() if v is not None}))
 
 
+@app.command("run")
+def run_cmd(
+    workflow: Annotated[str, typer.Argument(help="MODEL/NAME, e.g. sd3.5-medium/txt2img.")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help="key=value (JSON values parse: steps=20); "
+                     "key=@file sends a file."),
+    ] = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the output files.")] = Path(),
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object, no bar.")] = False,
+    server: Annotated[
+        str, typer.Option("--server", envvar="COMFYGEN_SERVER", help="The comfygen server.")
+    ] = "http://127.0.0.1:8000",
+    api_key: Annotated[
+        str | None, typer.Option("--api-key", envvar="COMFYGEN_API_KEY", help="Its API key.")
+    ] = None,
+    api_key_header: Annotated[
+        str, typer.Option("--api-key-header", envvar="COMFYGEN_API_KEY_HEADER")
+    ] = "X-API-Key",
+) -> None:
+    """Run a workflow on a running server: follow its progress, write its files."""
+    import json
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from comfygen.remote import Remote, RemoteError, parse_inputs, save_files
+
+    try:
+        values = parse_inputs(inputs or [])
+        with Remote(server, api_key=api_key, api_key_header=api_key_header) as remote:
+            accepted = remote.submit(workflow, values)
+            job_id = accepted["job_id"]
+            if as_json:
+                for _event in remote.events(job_id):
+                    pass
+            else:
+                columns = (TextColumn("{task.description}"), BarColumn(),
+                           TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn())
+                with Progress(*columns, console=err, transient=True) as bar:
+                    task = bar.add_task(f"{workflow}: queued", total=100)
+                    for event in remote.events(job_id):
+                        data = event.data
+                        if "percent" in data:
+                            bar.update(task, completed=data["percent"])
+                        if event.type == "executing":
+                            bar.update(task, description=f"{workflow}: {data.get('class_type')}"
+                                       f" (node {data.get('node')})")
+                        elif event.type == "running":
+                            bar.update(task, description=f"{workflow}: running")
+                        elif event.type == "succeeded":
+                            bar.update(task, completed=100)
+            job = remote.job(job_id)
+    except RemoteError as exc:
+        if as_json:
+            out.print_json(json.dumps({"error": exc.message, "status": exc.status,
+                                       "body": exc.body}))
+        else:
+            err.print(f"[red]error: {exc.message}[/red]", highlight=False, soft_wrap=True)
+            if isinstance(exc.body, dict) and exc.body.get("detail"):
+                for item in exc.body["detail"]:
+                    loc = ".".join(str(p) for p in item.get("loc", []) if p != "body")
+                    err.print(f"  {loc}: {item.get('msg')}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    files = save_files(job["result"], out_dir) if job["state"] == "succeeded" else []
+    if as_json:
+        result = job.get("result") or {}
+        out.print_json(json.dumps({
+            "job_id": job_id, "id": accepted.get("id"), "state": job["state"],
+            "files": [str(p) for p in files], "filenames": result.get("filenames", []),
+            "input": result.get("input"), "stats": result.get("stats"), "error": job["error"],
+        }))
+    elif job["state"] == "succeeded":
+        for path in files:
+            out.print(f"wrote {path}")
+    else:
+        error = job.get("error") or {}
+        err.print(f"[red]job {job_id} {job['state']}: {error.get('error', '')}[/red]",
+                  highlight=False, soft_wrap=True)
+    if job["state"] != "succeeded":
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
