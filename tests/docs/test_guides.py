@@ -150,7 +150,7 @@ def test_code_blocks_are_the_example_files(doc: str, lang: str, index: int, path
 
 
 @pytest.mark.parametrize("doc", ["getting-started.md", "models-and-custom-nodes.md",
-                                 "deployment.md"])
+                                 "deployment.md", "performance.md"])
 def test_every_block_is_accounted_for(doc: str) -> None:
     """A new block needs a test: shown files are listed above, `sh` and `text` run below."""
     shown = sum(1 for d, *_ in SHOWN if d == doc)
@@ -236,6 +236,24 @@ def test_models_and_custom_node(scratch: Path, comfyui_home: Path) -> None:
         assert "multiply" in bad.text
         enum = httpx.get(url + "/openapi.json").text
         assert '"mix","multiply"' in enum.replace(" ", "")
+
+
+# -- performance.md ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_overhead_benchmark_runs_and_prints_the_documented_tables(comfyui_home: Path) -> None:
+    """The quick run end to end (it starts its own ComfyUI); the full one differs in counts only."""
+    full, quick = commands("performance.md")
+    assert full == ".venv/bin/python benchmarks/overhead.py" and quick == f"{full} --quick"
+    out = sh(quick, ROOT, timeout=600).stdout
+    doc = (DOCS / "performance.md").read_text()
+    headers = [line for line in out.splitlines() if line.startswith("| size |")]
+    assert len(headers) == 2 and all(h in doc for h in headers), headers
+    rows = [line for line in out.splitlines() if re.match(r"\| (512|1024)² \|", line)]
+    assert len(rows) == 8 + 4
+    for label in ("server start to ready", "server RSS", "HTTP floor", "paired differences"):
+        assert label in out
 
 
 # -- deployment.md ---------------------------------------------------------------------------
