@@ -1,0 +1,6 @@
+"""ComfyUI workflows: the UI format, the API format, and conversion between them."""
+
+from comfygen.workflow.load import is_ui_format, load_workflow
+from comfygen.workflow.ui_to_api import convert_ui_workflow
+
+__all__ = ["convert_ui_workflow", "is_ui_format", "load_workflow"]

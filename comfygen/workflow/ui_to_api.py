@@ -1,0 +1,563 @@
+"""Convert a UI-format workflow to the API format, the way ComfyUI's frontend (1.32.x) does it.
+
+The frontend builds live nodes from node definitions, pours `widgets_values` into their widgets,
+lets PrimitiveNodes write their value into the widgets they feed, then walks every input back
+through Reroutes, bypassed nodes and subgraph boundaries to a real node (or a widget value).
+This module models just enough of that: see docs/workflow-formats.md for each rule.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from comfygen.errors import Problem, Severity
+from comfygen.nodedefs import NodeDefs, parse_input
+from comfygen.workflow.ui_format import (
+    MODE_BYPASS,
+    MODE_NEVER,
+    TYPE_ALIASES,
+    VIRTUAL_NODE_TYPES,
+    Link,
+    Node,
+    Subgraph,
+    UIWorkflow,
+    group_name,
+)
+
+SUBGRAPH_INPUT_NODE = -10
+UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
+PRIMITIVE_REPLACE_PROPERTY = "Run widget replace on values"
+
+
+@dataclass
+class Widget:
+    """One widget of a node. `stored`: has a slot in `widgets_values`; `sent`: goes to the API."""
+
+    name: str
+    value: Any
+    stored: bool = True
+    sent: bool = True
+    dynamic_prompts: bool = False
+
+
+# Widgets that frontend extensions add to some core nodes (frontend 1.32.x), as
+# (anchor, name, value, stored, sent); anchor is "start", "end" or the widget they follow.
+EXTENSION_WIDGETS: dict[str, tuple[tuple[str, str, Any, bool, bool], ...]] = {
+    "Load3D": (
+        ("model_file", "upload 3d model", "upload3dmodel", True, True),
+        ("upload 3d model", "upload extra resources", "uploadExtraResources", True, True),
+        ("upload extra resources", "clear", "clear", True, True),
+        ("clear", "image", "", True, True),
+    ),
+    "Preview3D": (("end", "image", "", True, True),),
+    "SaveGLB": (("end", "image", "", True, True),),
+    "PreviewAny": (("end", "preview", "", False, True),),
+    "WebcamCapture": (
+        ("start", "image", "", True, True),
+        ("end", "waiting for camera...", "capture", True, True),
+    ),
+    "LoadImageOutput": (
+        ("image", "Auto-refresh after generation", False, True, False),
+        ("Auto-refresh after generation", "refresh", "refresh", True, True),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    type: str  # the frontend's slot type: "INT", "COMBO", "MODEL", ...
+    kind: str
+    options: Mapping[str, Any]
+    choices: tuple[Any, ...] | None
+
+    @property
+    def has_widget(self) -> bool:
+        return self.kind != "LINK" and not self.options.get("forceInput")
+
+    @property
+    def has_control(self) -> bool:
+        """Seed-like: the UI keeps one extra `control_after_generate` value after this one."""
+        if self.kind == "INT":
+            return bool(self.options.get("control_after_generate",
+                                         self.name in ("seed", "noise_seed")))
+        return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
+
+    def default(self) -> Any:
+        if "default" in self.options:
+            return self.options["default"]
+        if self.kind == "COMBO":
+            return self.choices[0] if self.choices else None
+        return {"INT": 0, "FLOAT": 0, "STRING": "", "BOOLEAN": False}.get(self.kind)
+
+
+def input_specs(nodedefs: NodeDefs, class_type: str) -> list[InputSpec]:
+    """Required then optional inputs in `input_order` (hidden inputs are not UI inputs)."""
+    raw = nodedefs.raw.get(class_type) or {}
+    declared = raw.get("input") or {}
+    order = raw.get("input_order") or {}
+    specs: list[InputSpec] = []
+    for section in ("required", "optional"):
+        entries = declared.get(section) or {}
+        names = [n for n in order.get(section) or [] if n in entries]
+        names += [n for n in entries if n not in names]
+        for name in names:
+            d = parse_input(name, entries[name], section)
+            slot_type = d.type_name if d.kind == "LINK" else d.kind
+            specs.append(InputSpec(name, slot_type, d.kind, d.options, d.choices))
+    return specs
+
+
+def widget_layout(nodedefs: NodeDefs, class_type: str) -> list[Widget]:
+    """The widgets a new node of `class_type` has in the frontend, in order, with defaults."""
+    widgets: list[Widget] = []
+    upload = False
+    for spec in input_specs(nodedefs, class_type):
+        if not spec.has_widget:
+            continue
+        widgets.append(Widget(spec.name, spec.default(),
+                              dynamic_prompts=bool(spec.options.get("dynamicPrompts"))))
+        if spec.has_control:
+            widgets.append(Widget("control_after_generate", "randomize", sent=False))
+        upload = upload or any(spec.options.get(f) for f in UPLOAD_FLAGS)
+    for anchor, name, value, stored, sent in EXTENSION_WIDGETS.get(class_type, ()):
+        extra = Widget(name, value, stored, sent)
+        if anchor == "start":
+            widgets.insert(0, extra)
+        elif anchor == "end":
+            widgets.append(extra)
+        else:
+            at = next((i for i, w in enumerate(widgets) if w.name == anchor), len(widgets) - 1)
+            widgets.insert(at + 1, extra)
+    if upload:
+        widgets.append(Widget("upload", "image", sent=False))
+    return widgets
+
+
+def migrate_widget_values(specs: list[InputSpec], widgets: list[Widget], values: list) -> list:
+    """Old saves also stored values for `forceInput` inputs: drop those when the count says so."""
+    names = {w.name for w in widgets}
+    relevant = [s for s in specs if s.name in names or s.options.get("forceInput")]
+    if not any(s.options.get("forceInput") for s in relevant):
+        return values
+    if sum(2 if s.has_control or s.name in ("seed", "noise_seed") else 1
+           for s in relevant) != len(values):
+        return values
+    return [v for i, v in enumerate(values)
+            if i >= len(relevant) or not relevant[i].options.get("forceInput")]
+
+
+_COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
+
+
+def process_dynamic_prompt(text: str, rng: random.Random) -> str:
+    """The frontend's dynamic prompts: strip `//` and `/* */` comments, pick one `{a|b}` choice."""
+    text = _COMMENTS.sub("", text)
+    pos = 0
+
+    def escape() -> str:
+        nonlocal pos
+        out = "\\" + (text[pos] if pos < len(text) else "undefined")
+        pos += 1
+        return out
+
+    def choice_block() -> str:
+        nonlocal pos
+        options, current, depth = [], "", 0
+        while pos < len(text):
+            ch = text[pos]
+            pos += 1
+            if ch == "\\":
+                current += escape()
+                continue
+            if ch == "{":
+                depth += 1
+            elif ch == "}":
+                if not depth:
+                    break
+                depth -= 1
+            elif ch == "|" and not depth:
+                options.append(current)
+                current = ""
+                continue
+            current += ch
+        options.append(current)
+        return process_dynamic_prompt(rng.choice(options), rng)
+
+    result = ""
+    while pos < len(text):
+        ch = text[pos]
+        pos += 1
+        result += escape() if ch == "\\" else choice_block() if ch == "{" else ch
+    return re.sub(r"\\([{}|])", r"\1", result)
+
+
+@dataclass
+class Slot:
+    name: str
+    type: Any
+    link: int | None
+    widget: str | None = None
+
+
+@dataclass
+class LiveNode:
+    """A node as the frontend holds it after loading: widgets filled, inputs in definition order."""
+
+    node: Node
+    class_type: str | None  # None for frontend-only nodes and subgraph instances
+    title: str
+    widgets: list[Widget]
+    inputs: list[Slot]
+    output_types: list[Any]
+    subgraph: Subgraph | None = None
+
+    @property
+    def mode(self) -> int:
+        return self.node.mode
+
+    @property
+    def virtual(self) -> bool:
+        return self.class_type is None
+
+    def widget(self, name: str) -> Widget | None:
+        return next((w for w in self.widgets if w.name == name), None)
+
+
+@dataclass
+class Graph:
+    """One level: the root workflow or a subgraph definition."""
+
+    nodes: dict[str, LiveNode]
+    links: dict[int, Link]
+    subgraph: Subgraph | None = None
+
+
+@dataclass
+class Dto:
+    """A node at one place in the flattened graph (the frontend's ExecutableNodeDTO)."""
+
+    id: str
+    live: LiveNode
+    graph: Graph
+    path: tuple[str, ...]
+    instance: Dto | None = None  # the subgraph node this node sits in
+
+
+@dataclass
+class Converter:
+    workflow: UIWorkflow
+    nodedefs: NodeDefs
+    file: str
+    seed: int | None = None
+    titles: Mapping[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    graphs: dict[str | None, Graph] = field(default_factory=dict)
+    dtos: dict[str, Dto] = field(default_factory=dict)
+
+    def problem(self, message: str, node: Any = None, input: str | None = None,
+                severity: Severity = Severity.ERROR) -> None:
+        self.problems.append(Problem(self.file, message, None if node is None else str(node),
+                                     input, severity=severity))
+
+    # -- building live nodes -------------------------------------------------------------
+    def build_graph(self, nodes: list[Node], links: list[Link], sub: Subgraph | None) -> Graph:
+        graph = Graph({}, {link.id: link for link in links}, sub)
+        for node in nodes:
+            graph.nodes[str(node.id)] = self.live_node(node, graph, sub)
+        return graph
+
+    def live_node(self, node: Node, graph: Graph, where: Subgraph | None) -> LiveNode:
+        node_type = TYPE_ALIASES.get(node.type, node.type)
+        subgraphs = {s.id: s for s in self.workflow.definitions.subgraphs}
+        serial = [Slot(i.name, i.type, i.link, i.widget.name if i.widget else None)
+                  for i in node.inputs]
+        outputs = [o.type for o in node.outputs]
+        if node_type in subgraphs:
+            sub = subgraphs[node_type]
+            by_name = {s.name: s for s in serial}
+            inputs = [Slot(s.name, s.type, by_name[s.name].link if s.name in by_name else None)
+                      for s in sub.inputs]
+            return LiveNode(node, None, node.title or sub.name, [], inputs,
+                            [o.type for o in sub.outputs], sub)
+        if node_type in VIRTUAL_NODE_TYPES or group_name(node_type) is not None:
+            if group_name(node_type) is not None:
+                self.problem(f"legacy group node {node_type!r} is not supported: open the workflow "
+                             "in ComfyUI and convert the group node to a subgraph", node.id)
+            return LiveNode(node, None, node.title or node_type, [], serial, outputs)
+        if node_type not in self.nodedefs:
+            where_text = f" (in subgraph {where.name or where.id!r})" if where else ""
+            self.problem(f"unknown node class {node_type!r}{where_text}: this ComfyUI does not "
+                         "have it; install the custom node or remove it", node.id)
+            return LiveNode(node, None, node.title or node_type, [], serial, outputs)
+        nodedef = self.nodedefs[node_type]
+        specs = input_specs(self.nodedefs, node_type)
+        widgets = widget_layout(self.nodedefs, node_type)
+        self.fill_widgets(node, specs, widgets)
+        by_name = {s.name: s for s in serial}
+        inputs: list[Slot] = []
+        ordered = [s for s in specs if not s.has_widget] + [s for s in specs if s.has_widget]
+        for spec in ordered:
+            saved = by_name.get(spec.name)
+            inputs.append(Slot(spec.name, spec.type, saved.link if saved else None,
+                               spec.name if spec.has_widget else None))
+        known = {s.name for s in specs}
+        inputs += [s for s in serial if s.name not in known]
+        outputs = list(nodedef.outputs) + outputs[len(nodedef.outputs):]
+        title = node.title or self.titles.get(node_type) or nodedef.display_name
+        return LiveNode(node, node_type, title, widgets, inputs, outputs)
+
+    def fill_widgets(self, node: Node, specs: list[InputSpec], widgets: list[Widget]) -> None:
+        values = node.widgets_values
+        if values is None:
+            return
+        if isinstance(values, dict):  # some custom nodes save widgets by name
+            for w in widgets:
+                if w.name in values:
+                    w.value = values[w.name]
+            return
+        values = migrate_widget_values(specs, widgets, list(values))
+        stored = [w for w in widgets if w.stored]
+        for i, value in enumerate(values):
+            if i < len(stored):
+                stored[i].value = value
+        if len(values) < len([w for w in stored if w.sent]):
+            self.problem(f"widgets_values has {len(values)} values for {len(stored)} widgets; "
+                         "the rest keep their defaults", node.id, severity=Severity.WARNING)
+
+    def promote_widgets(self, graph: Graph) -> None:
+        """Subgraph instances show a copy of the inner widget each of their inputs feeds."""
+        for live in graph.nodes.values():
+            sub = live.subgraph
+            if sub is None:
+                continue
+            inner = self.graphs[sub.id]
+            widgets: list[Widget] = []
+            for slot, sub_input in zip(live.inputs, sub.inputs, strict=False):
+                for link_id in sub_input.linkIds:
+                    link = inner.links.get(link_id)
+                    target = inner.nodes.get(str(link.target_id)) if link else None
+                    if target is None:
+                        continue
+                    tslot = next((s for s in target.inputs if s.link == link_id), None)
+                    w = target.widget(tslot.widget) if tslot and tslot.widget else None
+                    if w is not None:
+                        widgets.append(Widget(sub_input.name, w.value))
+                        slot.widget = sub_input.name
+                        break
+            live.widgets = widgets
+            values = live.node.widgets_values
+            if isinstance(values, list):
+                for i, value in enumerate(values[: len(widgets)]):
+                    widgets[i].value = value
+                proxies = live.node.properties.get("proxyWidgets")
+                if isinstance(proxies, str):
+                    proxies = json.loads(proxies)
+                if isinstance(proxies, list):
+                    for i, value in enumerate(values):
+                        entry = proxies[i] if i < len(proxies) else None
+                        if value is None or not isinstance(entry, list) or str(entry[0]) != "-1":
+                            continue
+                        target_widget = live.widget(str(entry[1]))
+                        if target_widget is not None:
+                            target_widget.value = value
+
+    def apply_primitives(self, graph: Graph) -> None:
+        """A PrimitiveNode writes its value into every widget its output feeds."""
+        for live in graph.nodes.values():
+            node = live.node
+            if node.type != "PrimitiveNode" or not node.outputs or not node.outputs[0].links:
+                continue
+            values = node.widgets_values
+            if not isinstance(values, list) or not values:
+                continue
+            value = values[0]
+            if value and node.properties.get(PRIMITIVE_REPLACE_PROPERTY):
+                self.problem("PrimitiveNode text replacement (%date% etc.) is not applied",
+                             node.id, severity=Severity.WARNING)
+            for link_id in node.outputs[0].links:
+                link = graph.links.get(link_id)
+                target = graph.nodes.get(str(link.target_id)) if link else None
+                if target is None:
+                    continue
+                slot = next((s for s in target.inputs if s.link == link_id), None)
+                w = target.widget(slot.widget) if slot and slot.widget else None
+                if w is not None:
+                    w.value = value
+
+    # -- flattening and link resolution --------------------------------------------------
+    def flatten(self, graph: Graph, path: tuple[str, ...], instance: Dto | None,
+                seen: frozenset[str]) -> None:
+        for node_id, live in graph.nodes.items():
+            dto = Dto(":".join((*path, node_id)), live, graph, path, instance)
+            self.dtos[dto.id] = dto
+            if live.subgraph is not None:
+                if live.subgraph.id in seen:
+                    self.problem("subgraph contains itself", dto.id)
+                    continue
+                self.flatten(self.graphs[live.subgraph.id], (*path, node_id), dto,
+                             seen | {live.subgraph.id})
+
+    def resolve_input(self, dto: Dto, index: int, visited: set, want: Any = None) -> Any:
+        """What feeds input `index`: `(node id, slot)`, `("widget", value)` or None."""
+        key = (dto.id, "I", index)
+        if key in visited:
+            self.problem("circular link", dto.id, dto.live.inputs[index].name)
+            return None
+        visited.add(key)
+        slot = dto.live.inputs[index]
+        if slot.link is None:
+            return None
+        link = dto.graph.links.get(slot.link)
+        if link is None:
+            self.problem(f"link {slot.link} does not exist", dto.id, slot.name,
+                         severity=Severity.WARNING)
+            return None
+        if dto.instance is not None and link.origin_id == SUBGRAPH_INPUT_NODE:
+            return self.resolve_instance_input(dto.instance, link.origin_slot, visited)
+        origin = self.dtos.get(":".join((*dto.path, str(link.origin_id))))
+        if origin is None:
+            self.problem(f"link {link.id} comes from node {link.origin_id}, which does not exist",
+                         dto.id, slot.name)
+            return None
+        return self.resolve_output(origin, link.origin_slot, want or slot.type, visited)
+
+    def resolve_instance_input(self, instance: Dto, index: int, visited: set) -> Any:
+        if index >= len(instance.live.inputs):
+            return None
+        outer = instance.live.inputs[index]
+        if outer.link is None:
+            w = instance.live.widget(outer.widget) if outer.widget else None
+            return ("widget", w.value) if w is not None else None
+        return self.resolve_input(instance, index, visited)
+
+    def resolve_output(self, dto: Dto, index: int, want: Any, visited: set) -> Any:
+        key = (dto.id, "O", index)
+        if key in visited:
+            self.problem("circular link", dto.id)
+            return None
+        visited.add(key)
+        live = dto.live
+        if live.mode == MODE_BYPASS:
+            through = bypass_input(live, index, want)
+            return None if through < 0 else self.resolve_input(dto, through, visited)
+        if live.subgraph is not None:
+            sub = live.subgraph
+            if index >= len(sub.outputs) or not sub.outputs[index].linkIds:
+                return None
+            inner = self.graphs[sub.id]
+            link = inner.links.get(sub.outputs[index].linkIds[0])
+            if link is None:
+                return None
+            if link.origin_id == SUBGRAPH_INPUT_NODE:
+                return self.resolve_instance_input(dto, link.origin_slot, visited)
+            origin = self.dtos.get(":".join((*dto.path, str(live.node.id), str(link.origin_id))))
+            return None if origin is None else self.resolve_output(
+                origin, link.origin_slot, want, visited)
+        if live.virtual:
+            if live.node.type == "Reroute" and index < len(live.inputs):
+                return self.resolve_input(dto, index, visited, want)
+            return None
+        return (dto.id, index)
+
+    def emit(self) -> dict[str, Any]:
+        rng = random.Random(self.seed)
+        out: dict[str, Any] = {}
+        for dto in self.dtos.values():
+            live = dto.live
+            if live.virtual or live.mode in (MODE_NEVER, MODE_BYPASS):
+                continue
+            inputs: dict[str, Any] = {}
+            for w in live.widgets:
+                if not w.name or not w.sent:
+                    continue
+                value = w.value
+                if w.dynamic_prompts and isinstance(value, str):
+                    value = process_dynamic_prompt(value, rng)
+                inputs[w.name] = {"__value__": value} if isinstance(value, list) else value
+            for index, slot in enumerate(live.inputs):
+                source = self.resolve_input(dto, index, set())
+                if source is None:
+                    continue
+                if source[0] == "widget":
+                    value = source[1]
+                    inputs[slot.name] = {"__value__": value} if isinstance(value, list) else value
+                else:
+                    inputs[slot.name] = [source[0], int(source[1])]
+            out[dto.id] = {"inputs": inputs, "class_type": live.class_type,
+                           "_meta": {"title": live.title}}
+        for entry in out.values():  # links to nodes that are not sent (muted) are dropped
+            for name, value in list(entry["inputs"].items()):
+                if isinstance(value, list) and len(value) == 2 and value[0] not in out:
+                    del entry["inputs"][name]
+        return out
+
+    def run(self) -> dict[str, Any]:
+        for sub in self.workflow.definitions.subgraphs:
+            self.graphs[sub.id] = self.build_graph(sub.nodes, sub.links, sub)
+        root = self.build_graph(self.workflow.nodes, self.workflow.links, None)
+        self.graphs[None] = root
+        # Inner levels first: an instance copies widgets of nested instances.
+        for graph in [*self.graphs.values()][::-1]:
+            self.promote_widgets(graph)
+        for graph in self.graphs.values():
+            self.apply_primitives(graph)
+        self.flatten(root, (), None, frozenset())
+        return self.emit()
+
+
+def valid_connection(a: Any, b: Any) -> bool:
+    """LiteGraph's type check: wildcards match anything; "A,B" lists match any member."""
+    a = 0 if a in ("", "*") else a
+    b = 0 if b in ("", "*") else b
+    if not a or not b or a == b:
+        return True
+    a, b = str(a).lower(), str(b).lower()
+    if "," not in a and "," not in b:
+        return a == b
+    return any(valid_connection(x, y) for x in a.split(",") for y in b.split(","))
+
+
+def bypass_input(live: LiveNode, index: int, want: Any) -> int:
+    """Which input a bypassed node forwards to its output `index` for a consumer of type `want`."""
+    inputs = live.inputs
+    if want in ("*", ""):
+        return index if len(inputs) > index else 0
+    out_type = live.output_types[index] if index < len(live.output_types) else "*"
+    if index < len(inputs) and valid_connection(inputs[index].type, out_type) \
+            and valid_connection(inputs[index].type, want):
+        return index
+    for i, slot in enumerate(inputs):
+        if slot.type == want:
+            return i
+    for i, slot in enumerate(inputs):
+        if valid_connection(slot.type, out_type) and valid_connection(slot.type, want):
+            return i
+    return -1
+
+
+def convert_ui_workflow(
+    data: Mapping[str, Any], nodedefs: NodeDefs, file: str = "<workflow>", *,
+    seed: int | None = None, titles: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], list[Problem]]:
+    """UI-format workflow -> (API-format graph, problems).
+
+    `seed` fixes the random `{a|b}` dynamic-prompt choices; `titles` maps class_type to the
+    default title of untitled nodes (the frontend takes it from its bundled locale, which can
+    differ from `/object_info`'s display_name; without it display_name is used)."""
+    try:
+        workflow = UIWorkflow.model_validate(dict(data))
+    except ValidationError as exc:
+        return {}, [Problem(file, f"not a valid UI-format workflow: {err['msg']}",
+                            field=".".join(str(p) for p in err["loc"])) for err in exc.errors()]
+    converter = Converter(workflow, nodedefs, file, seed, dict(titles or {}))
+    graph = converter.run()
+    return graph, converter.problems
+
