@@ -170,7 +170,11 @@ def test_try_it_out_returns_an_image(server_url: str, browser: Any) -> None:
 
     status = operation.locator(".live-responses-table .response .response-col_status")
     status.wait_for(timeout=60_000)
-    assert status.inner_text().strip() == "200"
+    prefer = operation.locator('tr[data-param-name="Prefer"] input')
+    sent = prefer.input_value() if prefer.count() else None
+    assert status.inner_text().strip() == "200", (
+        f"Execute answered {status.inner_text().strip()}; the form sent Prefer: {sent!r} (a "
+        "parameter's `example` pre-fills its field in Try it out)")
     shown = operation.locator(".live-responses-table .response-col_description pre").first
     text = shown.inner_text()
     assert '"images"' in text
