@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from comfygen.config import GeneratorConfig, load_config
 from comfygen.errors import GenerationError, Problem
@@ -94,15 +93,12 @@ def list_cmd(root: RootOpt = None) -> None:
         irs, _ = build_irs(config)
     except GenerationError as exc:
         raise _fail(exc) from None
-    table = Table("endpoint", "fields", "outputs", "source")
     for ir in sorted(irs, key=lambda i: i.path):
-        table.add_row(
-            f"POST /workflow/{ir.path}",
-            ", ".join(f.name for f in ir.fields),
-            ", ".join(o.node for o in ir.outputs),
-            ir.workflow_file,
-        )
-    out.print(table)
+        fields = ", ".join(f.name for f in ir.fields) or "(none)"
+        outputs = ", ".join(o.node for o in ir.outputs)
+        out.print(f"POST /workflow/{ir.path}", highlight=False)
+        out.print(f"    fields: {fields}\n    outputs: {outputs}\n    source: {ir.workflow_file}",
+                  highlight=False, soft_wrap=True)
 
 
 @app.command("add-workflow")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from comfygen.config import GeneratorConfig
@@ -52,7 +52,10 @@ def read_workflow(source: WorkflowSource, nodedefs: NodeDefs) -> tuple[dict | No
     """The API-format graph of a workflow file (UI-format exports are converted)."""
     from comfygen.workflow.load import load_workflow
 
-    return load_workflow(source.workflow_path, nodedefs)
+    graph, problems = load_workflow(source.workflow_path, nodedefs)
+    shown = source.rel(source.workflow_path)
+    raw = str(source.workflow_path)
+    return graph, [replace(p, file=shown) if p.file == raw else p for p in problems]
 
 
 def build_ir(source: WorkflowSource, nodedefs: NodeDefs) -> tuple[WorkflowIR | None, list[Problem]]:

@@ -54,8 +54,11 @@ class InputDef:
 
     @property
     def control_after_generate(self) -> bool:
-        """Seed-like inputs: the UI stores one extra widget value after this one."""
-        return bool(self.options.get("control_after_generate"))
+        """Seed-like inputs: the UI stores one extra widget value after this one. As in the
+        frontend: the option when given, else INT inputs named `seed` or `noise_seed`."""
+        if "control_after_generate" in self.options:
+            return bool(self.options["control_after_generate"])
+        return self.kind == "INT" and self.name in ("seed", "noise_seed")
 
     @property
     def image_upload(self) -> bool:
@@ -105,7 +108,8 @@ def parse_node(class_type: str, raw: Mapping[str, Any]) -> NodeDef:
     for section in ("required", "optional", "hidden"):
         for name, spec in (declared.get(section) or {}).items():
             if section == "hidden":
-                inputs[name] = InputDef(name, "LINK", str(spec), "hidden")
+                if name not in inputs:  # a hidden input never shadows a visible one
+                    inputs[name] = InputDef(name, "LINK", str(spec), "hidden")
             else:
                 inputs[name] = parse_input(name, spec, section)
     order_raw = raw.get("input_order") or {}

@@ -37,33 +37,6 @@ def is_link(value: Any) -> bool:
     )
 
 
-def graph_problems(graph: Mapping[str, Any], nodedefs: NodeDefs, file: str) -> list[Problem]:
-    """Unknown node classes and links to nodes that are not in the graph."""
-    problems = []
-    for node_id, node in graph.items():
-        class_type = node.get("class_type")
-        if class_type not in nodedefs:
-            problems.append(
-                Problem(
-                    file,
-                    f"node class {class_type!r} is not in the node definitions; install its custom "
-                    "node in ComfyUI and run `comfygen nodes refresh`",
-                    node=node_id,
-                )
-            )
-        for input_name, value in (node.get("inputs") or {}).items():
-            if is_link(value) and str(value[0]) not in graph:
-                problems.append(
-                    Problem(
-                        file,
-                        f"linked to node {value[0]!r}, which is not in the workflow",
-                        node=node_id,
-                        input=input_name,
-                    )
-                )
-    return problems
-
-
 def output_nodes(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[str]:
     """Ids of the graph's output nodes (SaveImage, PreviewImage, ...), in graph order."""
     return [
@@ -111,7 +84,7 @@ class _FieldResolver:
         class_type = node.get("class_type")
         nodedef = self.nodedefs.get(class_type)
         if nodedef is None:
-            return target, None, MISSING  # reported once by graph_problems
+            return target, None, MISSING  # reported once, when the workflow was read
         inputs = node.get("inputs") or {}
         value = inputs.get(target.input, MISSING)
         idef = nodedef.input(target.input)
@@ -358,7 +331,7 @@ def parse(
     """Build the IR of one workflow, or return None with every problem found."""
     wf_file = source.rel(source.workflow_path)
     spec_file = source.rel(source.spec_path)
-    problems = graph_problems(graph, nodedefs, wf_file)
+    problems: list[Problem] = []
     fields = []
     claimed: dict[Target, str] = {}
     for name, field_spec in spec.inputs.items():

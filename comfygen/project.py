@@ -62,7 +62,9 @@ def add_workflow(
         )
     nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
     graph, problems = load_workflow(workflow_file, nodedefs)
-    if graph is None or has_errors(problems):
+    if not graph or (spec_file is None and has_errors(problems)):
+        # Without a readable graph there is nothing to draft from; with a given spec, go on so
+        # that generation reports the graph's problems and the spec's together.
         raise GenerationError(problems or [Problem(where, "could not read the workflow")])
 
     backups = {p: p.read_bytes() for p in (dest_wf, dest_spec) if p.exists()}

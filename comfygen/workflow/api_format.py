@@ -53,8 +53,9 @@ def validate_api_graph(
                                         field=".".join(str(p) for p in err["loc"])))
             continue
         if nodedefs is not None and node.class_type not in nodedefs:
-            problems.append(Problem(file, f"unknown node class {node.class_type!r}: this ComfyUI "
-                                          "does not have it", node=str(node_id)))
+            problems.append(Problem(file, f"unknown node class {node.class_type!r}: install its "
+                                          "custom node in ComfyUI and run `comfygen nodes "
+                                          "refresh`", node=str(node_id)))
         meta = {**(node.meta.model_extra or {}), "title": node.meta.title or node.class_type}
         graph[str(node_id)] = {"inputs": dict(node.inputs), "class_type": node.class_type,
                                "_meta": meta}

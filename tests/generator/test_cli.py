@@ -140,7 +140,7 @@ def test_failed_add_reports_every_error_and_leaves_nothing(project: Path) -> Non
         str(case / "spec.yaml"),
     )
     assert result.exit_code == 1
-    assert "node 3: node class 'MadeUpCustomNode'" in result.output
+    assert "node 3: unknown node class 'MadeUpCustomNode'" in result.output
     assert "field 'missing_input', node 1, input 'depth'" in result.output
     assert "field 'linked', node 2, input 'image'" in result.output
     assert not (project / "workflow_templates/demo").exists()

@@ -34,13 +34,16 @@ class Input(WorkflowInput):
 
 GRAPH: dict[str, Any] = {
     "1": {
-        "class_type": "LoadImage",
         "inputs": {"image": "example.png"},
+        "class_type": "LoadImage",
         "_meta": {"title": "Load Image"},
     },
-    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "2": {
+        "inputs": {"image": ["1", 0]},
+        "class_type": "ImageInvert",
+        "_meta": {"title": "ImageInvert"},
+    },
     "3": {
-        "class_type": "ImageScale",
         "inputs": {
             "image": ["2", 0],
             "upscale_method": "nearest-exact",
@@ -48,10 +51,13 @@ GRAPH: dict[str, Any] = {
             "height": 48,
             "crop": "disabled",
         },
+        "class_type": "ImageScale",
+        "_meta": {"title": "ImageScale"},
     },
     "4": {
-        "class_type": "SaveImage",
         "inputs": {"images": ["3", 0], "filename_prefix": "comfygen/pipeline"},
+        "class_type": "SaveImage",
+        "_meta": {"title": "SaveImage"},
     },
 }
 

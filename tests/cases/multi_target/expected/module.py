@@ -22,16 +22,30 @@ class Input(WorkflowInput):
 
 GRAPH: dict[str, Any] = {
     "1": {
-        "class_type": "EmptyImage",
         "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 0},
+        "class_type": "EmptyImage",
+        "_meta": {"title": "EmptyImage"},
     },
     "2": {
-        "class_type": "EmptyImage",
         "inputs": {"width": 32, "height": 32, "batch_size": 1, "color": 16777215},
+        "class_type": "EmptyImage",
+        "_meta": {"title": "EmptyImage"},
     },
-    "3": {"class_type": "ImageBlur", "inputs": {"image": ["1", 0], "blur_radius": 1, "sigma": 1.0}},
-    "4": {"class_type": "SaveImage", "inputs": {"images": ["3", 0], "filename_prefix": "a"}},
-    "5": {"class_type": "PreviewImage", "inputs": {"images": ["2", 0]}},
+    "3": {
+        "inputs": {"image": ["1", 0], "blur_radius": 1, "sigma": 1.0},
+        "class_type": "ImageBlur",
+        "_meta": {"title": "ImageBlur"},
+    },
+    "4": {
+        "inputs": {"images": ["3", 0], "filename_prefix": "a"},
+        "class_type": "SaveImage",
+        "_meta": {"title": "SaveImage"},
+    },
+    "5": {
+        "inputs": {"images": ["2", 0]},
+        "class_type": "PreviewImage",
+        "_meta": {"title": "PreviewImage"},
+    },
 }
 
 

@@ -27,11 +27,15 @@ class Input(WorkflowInput):
 
 GRAPH: dict[str, Any] = {
     "1": {
-        "class_type": "PrimitiveStringMultiline",
         "inputs": {"value": 'He said "hi" {{ user }} {% if x %}\\n\\\\ \'q\' """ 🚀\nline two'},
+        "class_type": "PrimitiveStringMultiline",
         "_meta": {"title": 'Text "with" {{quotes}}'},
     },
-    "2": {"class_type": "PreviewAny", "inputs": {"source": ["1", 0]}},
+    "2": {
+        "inputs": {"source": ["1", 0]},
+        "class_type": "PreviewAny",
+        "_meta": {"title": "PreviewAny"},
+    },
 }
 
 
