@@ -176,7 +176,8 @@ def test_first_endpoint_in_five_minutes(scratch: Path, comfyui: ComfyUIProcess) 
     add, listing, check, serve, *calls = lines
     sh(add, scratch)
     assert (scratch / "generated/demo/invert.py").exists()
-    assert "POST /workflow/demo/invert" in sh(listing, scratch).stdout
+    listed = sh(listing, scratch).stdout
+    assert "POST /workflow/demo/invert" in listed and "fields: color, size" in listed
     sh(check, scratch)
     with serving(serve_command(serve), scratch, env, port) as url:
         for line in calls:
