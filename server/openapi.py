@@ -27,8 +27,8 @@ DESCRIPTION = (
 
 RUN_HEADERS = [
     {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
-     "example": "respond-async",
-     "description": "`respond-async`: answer 202 at once with a job to follow (`/jobs/{id}`)"},
+     "description": "Send `respond-async` to get 202 at once with a job to follow "
+                    "(`/jobs/{id}`); leave empty for the result in the answer"},
     {"name": "Idempotency-Key", "in": "header", "required": False,
      "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"},
      "description": "A retried request with the same key returns the first request's job "

@@ -254,8 +254,9 @@ async def test_timeout_cancels_the_comfyui_job(make_settings: Callable[..., Sett
         assert q["queue_pending"] == []
 
 
-async def test_unavailable_comfyui_is_503_with_retry_after() -> None:
-    settings = Settings(comfyui_url=f"http://127.0.0.1:{free_port()}", startup_timeout=60)
+async def test_unavailable_comfyui_is_503_with_retry_after(tmp_path: Path) -> None:
+    settings = Settings(comfyui_url=f"http://127.0.0.1:{free_port()}", startup_timeout=60,
+                        jobs_db=tmp_path / "jobs.sqlite3")
     async with running(create_app(settings, registry()), ready=False) as http:
         r = await http.post("/workflow/test/invert", json={"input": {}})
         assert r.status_code == 503 and r.headers["retry-after"] == "5"

@@ -100,7 +100,8 @@ async def test_sigkill_restart_then_sigterm_drains(comfyui_home: Path, tmp_path:
     """`serve()` in a child process launching its own ComfyUI: crash, restart, drain, no orphan."""
     port = free_port()
     env = {**os.environ, "COMFYGEN_PORT": str(port), "COMFYGEN_COMFYUI_HOME": str(comfyui_home),
-           "COMFYGEN_COMFYUI_BASE_DIR": str(tmp_path / "base"), "COMFYGEN_DRAIN_TIMEOUT": "30",
+           "COMFYGEN_COMFYUI_BASE_DIR": str(tmp_path / "base"),
+           "COMFYGEN_JOBS_DB": str(tmp_path / "jobs.sqlite3"), "COMFYGEN_DRAIN_TIMEOUT": "30",
            "COMFYGEN_FAST_POLL_INTERVAL": "0.3", "COMFYGEN_LOG_LEVEL": "warning"}
     server = subprocess.Popen([sys.executable, "-m", "server.main"], cwd=ROOT, env=env,
                               stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT)
