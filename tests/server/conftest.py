@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -11,35 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from server_workflows import registry
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from server.app import create_app
 from server.settings import Settings
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        r = await http.get("/ready")
-        if r.status_code == 200:
-            return
-        assert asyncio.get_running_loop().time() < deadline, r.json()
-        await asyncio.sleep(0.1)
-
-
-@contextlib.asynccontextmanager
-async def running(app: FastAPI, ready: bool = True) -> AsyncIterator[httpx.AsyncClient]:
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://api",
-                                     timeout=60) as http:
-            if ready:
-                await wait_ready(http)
-            yield http
+from .helpers import SECRET, running
+from .server_workflows import registry
 
 
 @pytest.fixture(scope="session")

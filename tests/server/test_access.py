@@ -10,14 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SECRET, running
-from media_server import MediaServer
 from PIL import Image
-from server_workflows import registry
-from webhook_receiver import Receiver
 
 from server.app import create_app
 from server.settings import Settings
+
+from .helpers import SECRET, running
+from .media_server import MediaServer
+from .server_workflows import registry
+from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.comfyui
 API_KEY = "api-key-7Hq2mZ0pL"
@@ -53,7 +54,7 @@ async def guarded(make_settings: Callable[..., Settings], files: MediaServer,
         jobs_db=tmp_path_factory.mktemp("jobs") / "jobs.sqlite3")
     async with running(create_app(settings, registry()), ready=False) as http:
         http.headers.update(KEY)
-        from conftest import wait_ready
+        from .helpers import wait_ready
         await wait_ready(http)
         http.settings = settings  # type: ignore[attr-defined]
         yield http

@@ -10,14 +10,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import running
 from PIL import Image
-from server_workflows import registry
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from comfygen.comfy.testing import rgb, slow_graph
 from server.app import create_app
 from server.settings import Settings
+
+from .helpers import running
+from .server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
 

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import running
 from PIL import Image
-from server_workflows import registry
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from comfygen.comfy.testing import TcpProxy, invert_graph, rgb, slow_graph
 from server.app import create_app
 from server.settings import Settings
+
+from .helpers import running
+from .server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,7 +53,7 @@ async def test_websocket_cut_does_not_hang(make_settings: Callable[..., Settings
             proxy.block_websocket = False
             await asyncio.sleep(0.5)
             assert (await http.get("/ready")).status_code in (200, 503)
-            from conftest import wait_ready
+            from .helpers import wait_ready
             await wait_ready(http, timeout=15)
     finally:
         await proxy.stop()

@@ -10,14 +10,15 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
-from conftest import running
-from media_server import MediaServer
 from PIL import Image
-from server_workflows import registry
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from server.app import create_app
 from server.settings import Settings
+
+from .helpers import running
+from .media_server import MediaServer
+from .server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
 TOKEN = "Bearer media-token-4f1d0c9e"

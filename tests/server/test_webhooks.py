@@ -8,11 +8,12 @@ import time
 
 import httpx
 import pytest
-from conftest import SECRET
 from standardwebhooks import Webhook
-from webhook_receiver import Receiver
 
 from comfygen.comfy.testing import invert_graph
+
+from .helpers import SECRET
+from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.comfyui
 
