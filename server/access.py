@@ -14,6 +14,7 @@ from server.settings import Settings
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
 DOC_PATHS = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
+DOC_ASSETS = "/docs/static/"  # Swagger UI's own JS and CSS: public files, never protected
 
 
 class BodyTooLarge(HTTPException):
@@ -78,6 +79,7 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (scope["type"] != "http" or scope["path"] in self.open
+                or scope["path"].startswith(DOC_ASSETS)
                 or scope["method"] == "OPTIONS" or self._authorised(scope)):
             await self.app(scope, receive, send)
             return

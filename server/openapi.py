@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from importlib.resources import files
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 
 from comfygen.comfy.errors import ComfyError
 from comfygen.runtime import Workflow
@@ -24,6 +26,8 @@ DESCRIPTION = (
     "Choice lists (samplers, model files...) come from the connected ComfyUI."
 )
 
+
+DOCS_ASSETS = "/docs/static"
 
 RUN_HEADERS = [
     {"name": "Prefer", "in": "header", "required": False, "schema": {"type": "string"},
@@ -76,9 +80,18 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
             info = getattr(client, "_object_info", None)  # ComfyUI away: last known lists
         return JSONResponse(live(info, client.object_info_hash))
 
+    # Swagger UI's assets are served from a PyPI package: /docs works offline, no CDN.
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")),
+              name="docs-assets")
+
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="comfygen - Swagger UI")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json", title="comfygen - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
 
 
 def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:

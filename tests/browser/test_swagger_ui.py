@@ -32,14 +32,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.comfyui]
 CHROMIUM = Path(os.environ.get("COMFYGEN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SWAGGER_DIST_ENV = "COMFYGEN_TEST_SWAGGER_UI_DIST"
-"""A local swagger-ui-dist folder to answer the page's CDN requests from (until /docs serves its
-assets itself); unset, those requests are aborted like any other non-loopback request."""
 PNG_BASE64 = base64.b64encode(b"\x89PNG\r\n\x1a\n").decode()[:10]  # "iVBORw0KGg"
-
-
-class ExternalAssetsError(AssertionError):
-    """/docs loads Swagger UI from outside the server, so it does not render offline."""
 
 
 class InvertInput(WorkflowInput):
@@ -122,46 +115,28 @@ def browser() -> Iterator[Any]:
 
 
 def _loopback_only(page: Any, external: list[str]) -> None:
-    """Let the page reach loopback; answer CDN requests from a local copy if given; abort others."""
-    dist = os.environ.get(SWAGGER_DIST_ENV)
+    """Let the page reach loopback only; record and abort anything else (a CDN, say)."""
 
     def handle(route: Any) -> None:
         url = route.request.url
         host = urlsplit(url).hostname or ""
         if host in ("127.0.0.1", "localhost") or url.startswith("data:"):
             route.continue_()
-            return
-        external.append(url)
-        local = Path(dist, urlsplit(url).path.rsplit("/", 1)[-1]) if dist else None
-        if local is not None and local.is_file():
-            kind = "text/css" if local.suffix == ".css" else (
-                "image/png" if local.suffix == ".png" else "application/javascript")
-            route.fulfill(path=str(local), content_type=kind)
         else:
+            external.append(url)
             route.abort()
 
     page.route("**/*", handle)
 
 
-@pytest.mark.xfail(
-    condition=not os.environ.get(SWAGGER_DIST_ENV), raises=ExternalAssetsError, strict=True,
-    reason="server/openapi.py's /docs loads swagger-ui-bundle.js and swagger-ui.css from "
-           "cdn.jsdelivr.net, which an offline machine cannot reach; serve them from the server "
-           "(then remove this marker: it fails as soon as /docs renders offline)")
 def test_try_it_out_returns_an_image(server_url: str, browser: Any) -> None:
     page = browser.new_page()
     external: list[str] = []
     _loopback_only(page, external)
     page.goto(server_url + "/docs")
     operation = page.locator("#operations-browser-run_browser__invert")
-    try:
-        operation.wait_for(timeout=20_000)
-    except Exception as exc:
-        if external:
-            raise ExternalAssetsError(
-                f"Swagger UI did not render: /docs loads its assets from outside the server: "
-                f"{external}") from exc
-        raise
+    operation.wait_for(timeout=20_000)
+    assert external == [], f"/docs must work offline, yet it asked for {external}"
     operation.locator(".opblock-summary").click()
     operation.get_by_role("button", name="Try it out").click()
     body = operation.locator("textarea.body-param__text")
