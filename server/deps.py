@@ -15,24 +15,24 @@ from server.settings import Settings, get_settings
 from server.webhooks import WebhookSender
 
 
-def get_supervisor(request: Request) -> Supervisor:
+async def get_supervisor(request: Request) -> Supervisor:
     return request.app.state.supervisor
 
 
-def get_client(request: Request) -> ComfyClient:
+async def get_client(request: Request) -> ComfyClient:
     """The shared ComfyUI client (the same object across ComfyUI restarts)."""
     return request.app.state.supervisor.client
 
 
-def get_runner(request: Request) -> Runner:
+async def get_runner(request: Request) -> Runner:
     return request.app.state.runner
 
 
-def get_sender(request: Request) -> WebhookSender:
+async def get_sender(request: Request) -> WebhookSender:
     return request.app.state.runner.sender
 
 
-def get_registry(request: Request) -> Mapping[str, Workflow]:
+async def get_registry(request: Request) -> Mapping[str, Workflow]:
     return request.app.state.registry
 
 

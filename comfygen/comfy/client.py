@@ -115,6 +115,7 @@ class ComfyClient:
         self._object_info_at = 0.0
         self._object_info_hash = ""
         self._object_info_lock = asyncio.Lock()
+        self._object_info_task: asyncio.Task[None] | None = None
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -137,6 +138,10 @@ class ComfyClient:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        if self._object_info_task is not None:
+            self._object_info_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._object_info_task
         self.fail_pending(ComfyUnavailableError("the ComfyUI client was closed"))
         await self._http.aclose()
 
@@ -353,17 +358,35 @@ class ComfyClient:
         return await self._json("GET", "/system_stats")
 
     async def object_info(self, refresh: bool = False) -> dict[str, Any]:
-        """GET /object_info, cached for `object_info_ttl` seconds unless `refresh`."""
-        async with self._object_info_lock:
-            fresh = time.monotonic() - self._object_info_at < self.object_info_ttl
-            if self._object_info is None or refresh or not fresh:
-                r = await self._request("GET", "/object_info")
-                if r.status_code != 200:
-                    raise ComfyHTTPError("GET", "/object_info", r.status_code, r.text)
-                self._object_info_hash = hashlib.sha256(r.content).hexdigest()
-                self._object_info = r.json()
-                self._object_info_at = time.monotonic()
+        """GET /object_info, cached. Past `object_info_ttl` the cached copy is still answered at
+        once while a background task refreshes it (no request waits on the 0.5 MB fetch);
+        `refresh=True` fetches now (a value missing from the cache triggers that)."""
+        if self._object_info is not None and not refresh:
+            stale = time.monotonic() - self._object_info_at >= self.object_info_ttl
+            if stale and (self._object_info_task is None or self._object_info_task.done()):
+                self._object_info_task = asyncio.create_task(
+                    self._refresh_object_info_quietly(), name="comfy-object-info")
             return self._object_info
+        async with self._object_info_lock:
+            if self._object_info is None or refresh:
+                await self._fetch_object_info()
+            assert self._object_info is not None
+            return self._object_info
+
+    async def _fetch_object_info(self) -> None:
+        r = await self._request("GET", "/object_info")
+        if r.status_code != 200:
+            raise ComfyHTTPError("GET", "/object_info", r.status_code, r.text)
+        self._object_info_hash = hashlib.sha256(r.content).hexdigest()
+        self._object_info = r.json()
+        self._object_info_at = time.monotonic()
+
+    async def _refresh_object_info_quietly(self) -> None:
+        async with self._object_info_lock:
+            if time.monotonic() - self._object_info_at < self.object_info_ttl:
+                return  # someone refreshed it meanwhile
+            with contextlib.suppress(ComfyError):  # ComfyUI away: keep the last known copy
+                await self._fetch_object_info()
 
     @property
     def object_info_hash(self) -> str:
@@ -417,6 +440,7 @@ class ComfyClient:
             try:
                 async with connect(
                     ws_url, proxy=None, open_timeout=5, ping_interval=self.heartbeat,
+                    compression=None,  # loopback or LAN: deflate costs CPU on both ends
                     ping_timeout=self.heartbeat, close_timeout=2, max_size=None, max_queue=1024,
                 ) as ws:
                     self._ws_connected.set()
