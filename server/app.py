@@ -83,10 +83,6 @@ def create_app(settings: Settings | None = None,
     app.state.settings = settings
     app.state.registry = registry
 
-    async def current_settings() -> Settings:  # async: no thread-pool hop per request
-        return settings
-
-    app.dependency_overrides[get_settings] = current_settings
     install_handlers(app)
     app.include_router(system.router)
     app.include_router(prompt.router)

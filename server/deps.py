@@ -11,8 +11,14 @@ from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
 from server.runner import Runner
-from server.settings import Settings, get_settings
+from server.settings import Settings
 from server.webhooks import WebhookSender
+
+
+async def get_app_settings(request: Request) -> Settings:
+    """The settings this app was created with (no dependency_overrides on the request path:
+    FastAPI re-analyses overridden dependencies on every request)."""
+    return request.app.state.settings
 
 
 async def get_supervisor(request: Request) -> Supervisor:
@@ -36,7 +42,7 @@ async def get_registry(request: Request) -> Mapping[str, Workflow]:
     return request.app.state.registry
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]

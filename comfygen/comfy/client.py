@@ -48,6 +48,9 @@ class _Tracker:
         self.prompt_id = prompt_id
         self.accepted_at: float | None = None  # monotonic time POST /prompt returned
         self.closed_by_ws = False  # `executing` node=null seen: history is stored
+        self.ws_outputs: dict[str, Any] | None = None  # `executed` outputs, once the start is seen
+        self.ws_success = False  # `execution_success` seen on the websocket
+        self.ws_messages: list[list[Any]] = []  # status messages, as /history records them
         self.entry: dict[str, Any] | None = None  # the /history entry, once known
         self.failure: ComfyError | None = None
         self.cancelled: CancelOutcome | None = None
@@ -251,6 +254,13 @@ class ComfyClient:
                     raise tracker.failure
                 if tracker.entry is not None:
                     return _result(prompt_id, tracker.entry)
+                if tracker.closed_by_ws and tracker.ws_success and tracker.ws_outputs is not None:
+                    # The websocket saw the whole run: its `executed` messages carry exactly
+                    # what /history would list, so skip that round trip.
+                    tracker.entry = {"outputs": tracker.ws_outputs,
+                                     "status": {"status_str": "success", "completed": True,
+                                                "messages": tracker.ws_messages}}
+                    continue
                 if tracker.closed_by_ws:
                     tracker.closed_by_ws = False
                     with contextlib.suppress(ComfyError):
@@ -474,6 +484,14 @@ class ComfyClient:
         if tracker is None:
             return
         tracker.push(ProgressEvent(kind, data))
+        if kind in ("execution_start", "execution_cached", "execution_success"):
+            tracker.ws_messages.append([kind, data])
+        if kind == "execution_start":
+            tracker.ws_outputs = {}
+        elif kind == "executed" and tracker.ws_outputs is not None and data.get("output"):
+            tracker.ws_outputs[str(data.get("node"))] = data["output"]
+        elif kind == "execution_success":
+            tracker.ws_success = True
         if kind == "executing" and data.get("node") is None:
             tracker.closed_by_ws = True
             tracker.wake()
