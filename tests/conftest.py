@@ -33,10 +33,5 @@ def comfyui(
     own custom node package (tests/fixtures/custom_nodes)."""
     base = tmp_path_factory.mktemp("comfyui-base")
     shutil.copytree(TEST_CUSTOM_NODES, base / "custom_nodes")
-    proc = ComfyUIProcess.from_home(comfyui_home, base)
-    proc.start()
-    try:
-        proc.wait_ready()
+    with ComfyUIProcess.from_home(comfyui_home, base) as proc:
         yield proc
-    finally:
-        proc.stop()

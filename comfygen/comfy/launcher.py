@@ -98,6 +98,19 @@ class ComfyUIProcess:
             time.sleep(0.2)
         raise TimeoutError(f"ComfyUI not ready after {timeout}s:\n{self.log_tail()}")
 
+    def __enter__(self) -> ComfyUIProcess:
+        """Start and wait until ready (stopping the child again if it never gets there)."""
+        self.start()
+        try:
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def log_tail(self, lines: int = 40) -> str:
         path = self.log_path or self.base_dir / "comfyui.log"
         try:

@@ -63,13 +63,8 @@ def sd35_base_dir(sd35_fixture_dir: Path, tmp_path_factory: pytest.TempPathFacto
 def sd35_comfyui(comfyui_home: Path, sd35_base_dir: Path) -> Iterator[ComfyUIProcess]:
     """A real ComfyUI on CPU that has the SD3.5 fixture models (peaks near 14 GB RSS once the
     text encoders load; idle until a prompt arrives)."""
-    proc = ComfyUIProcess.from_home(comfyui_home, sd35_base_dir)
-    proc.start()
-    try:
-        proc.wait_ready()
+    with ComfyUIProcess.from_home(comfyui_home, sd35_base_dir) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")

@@ -4,39 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import tempfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from comfygen.comfy.launcher import ComfyUIProcess, free_port
-from server.settings import Settings
+from comfygen.comfy.launcher import free_port
+from tests.server.helpers import SECRET, settings_for, wait_ready
 
-SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-
-
-def settings_for(comfyui: ComfyUIProcess, **overrides: Any) -> Settings:
-    """Settings attached to the session ComfyUI, with a fresh job database unless given one."""
-    values: dict[str, Any] = {
-        "comfyui_url": comfyui.url, "comfyui_output_dir": comfyui.base_dir / "output",
-        "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
-        "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
-        "webhook_backoff": 0.2, "object_info_ttl": 30,
-        "jobs_db": Path(tempfile.mkdtemp(prefix="comfygen-jobs-")) / "jobs.sqlite3",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
-    async with asyncio.timeout(timeout):
-        while (await http.get("/ready")).status_code != 200:
-            await asyncio.sleep(0.1)
-
+__all__ = ["SECRET", "live", "settings_for", "sse"]
 
 @contextlib.asynccontextmanager
 async def live(app: FastAPI) -> AsyncIterator[str]:

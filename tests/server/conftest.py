@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
+import functools
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -14,23 +12,14 @@ from comfygen.comfy.launcher import ComfyUIProcess
 from server.app import create_app
 from server.settings import Settings
 
-from .helpers import SECRET, running
+from .helpers import running, settings_for
 from .server_workflows import registry
 
 
 @pytest.fixture(scope="session")
 def make_settings(comfyui: ComfyUIProcess) -> Callable[..., Settings]:
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "comfyui_url": comfyui.url, "comfyui_output_dir": comfyui.base_dir / "output",
-            "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
-            "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
-            "webhook_backoff": 0.2, "object_info_ttl": 30,
-            "jobs_db": Path(tempfile.mkdtemp(prefix="comfygen-jobs-")) / "jobs.sqlite3",
-        }
-        values.update(overrides)
-        return Settings(**values)
-    return make
+    """`make_settings(**overrides)`: settings attached to the session ComfyUI."""
+    return functools.partial(settings_for, comfyui)
 
 
 @pytest.fixture(scope="session")

@@ -1,15 +1,23 @@
-"""Helpers shared by the server tests: a running app behind an in-process client."""
+"""Helpers shared by the server, jobs, fuzz and CLI tests: settings attached to the session
+ComfyUI, and a running app behind an in-process client."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
+from comfygen.comfy.launcher import ComfyUIProcess
+from server.settings import Settings
+
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
 
 
 async def wait_ready(http: httpx.AsyncClient, timeout: float = 60.0) -> None:
@@ -31,3 +39,19 @@ async def running(app: FastAPI, ready: bool = True) -> AsyncIterator[httpx.Async
             if ready:
                 await wait_ready(http)
             yield http
+
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def settings_for(comfyui: ComfyUIProcess, **overrides: Any) -> Settings:
+    """Settings attached to the session ComfyUI, with a fresh job database unless given one."""
+    values: dict[str, Any] = {
+        "comfyui_url": comfyui.url, "comfyui_output_dir": comfyui.base_dir / "output",
+        "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
+        "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
+        "webhook_backoff": 0.2, "object_info_ttl": 30,
+        "jobs_db": Path(tempfile.mkdtemp(prefix="comfygen-jobs-")) / "jobs.sqlite3",
+    }
+    values.update(overrides)
+    return Settings(**values)
