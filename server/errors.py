@@ -139,7 +139,7 @@ def _validation(exc: ComfyValidationError, fields: Mapping[tuple[str, str], str]
     first = "; ".join(
         f"node {p['node']} ({p['class_type']})"
         + (f" input {p['input']!r}" if p["input"] else "")
-        + f": {p['details'] or p['message']}"
+        + f": {_why(p)}"
         for p in problems[:5]
     )
     message = f"ComfyUI rejected the prompt: {top}" + (f": {first}" if first else "")
@@ -148,6 +148,15 @@ def _validation(exc: ComfyValidationError, fields: Mapping[tuple[str, str], str]
         message += f" ({details})"
     return ApiError(400, "comfyui_validation", message,
                     comfyui_error=exc.error.get("type"), node_errors=problems)
+
+
+def _why(problem: dict[str, Any]) -> str:
+    """ComfyUI's message, plus its `details` when they say more (range errors put only the
+    input name there; custom validation puts the reason there)."""
+    message, details = problem.get("message") or "", problem.get("details") or ""
+    if details and details != problem.get("input") and details not in message:
+        return f"{message} ({details})" if message else details
+    return message or details
 
 
 def install_handlers(app: FastAPI) -> None:

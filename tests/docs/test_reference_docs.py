@@ -243,8 +243,6 @@ async def test_json_examples_match_real_answers(comfyui: ComfyUIProcess) -> None
 
 
 @pytest.mark.comfyui
-@pytest.mark.xfail(strict=True, reason="server bug: the 400 comfyui_validation `error` repeats "
-                   "ComfyUI's `details` (the input name, 'width') instead of its message")
 async def test_validation_error_says_why(comfyui: ComfyUIProcess) -> None:
     rejected = json.loads(blocks(API, "json")[2])
     graph = {"1": {"class_type": "EmptyImage", "inputs": {
