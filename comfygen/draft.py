@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from comfygen.nodedefs import InputDef, NodeDefs
-from comfygen.parser import is_link, output_nodes
+from comfygen.parser import output_nodes
+from comfygen.workflow.api_format import is_link
 
 # input name -> public field name, for widget inputs proposed wherever they appear
 COMMON = {

@@ -14,6 +14,7 @@ from comfygen.nodedefs import InputDef, NodeDefs
 from comfygen.runtime.workflow import ChoiceSource, Target
 from comfygen.sources import WorkflowSource
 from comfygen.spec.models import FieldSpec, WorkflowSpec
+from comfygen.workflow.api_format import is_link
 
 JSON_TYPES: dict[str, JsonType] = {
     "INT": "integer",
@@ -24,17 +25,6 @@ JSON_TYPES: dict[str, JsonType] = {
 }
 MEDIA_OPTIONS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
 STRING_ONLY = ("min_length", "max_length", "pattern")
-
-
-def is_link(value: Any) -> bool:
-    """An API-format input fed by another node: `["node_id", slot]`."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], str | int)
-        and isinstance(value[1], int)
-        and not isinstance(value[1], bool)
-    )
 
 
 def output_nodes(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[str]:

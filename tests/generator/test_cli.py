@@ -31,12 +31,9 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def cli(project: Path, *args: str):
-    return runner.invoke(app, [*args, "--root", str(project)])
-
-
-def test_add_workflow_with_spec_then_check(project: Path) -> None:
-    result = cli(
+def add_pipeline(project: Path):
+    """Add tests/cases/image_pipeline as demo/pipeline (workflow and spec)."""
+    return cli(
         project,
         "add-workflow",
         "demo/pipeline",
@@ -44,6 +41,14 @@ def test_add_workflow_with_spec_then_check(project: Path) -> None:
         "--spec",
         str(CASES / "image_pipeline/spec.yaml"),
     )
+
+
+def cli(project: Path, *args: str):
+    return runner.invoke(app, [*args, "--root", str(project)])
+
+
+def test_add_workflow_with_spec_then_check(project: Path) -> None:
+    result = add_pipeline(project)
     assert result.exit_code == 0, result.output
     assert (project / "workflow_templates/demo/pipeline.json").exists()
     assert (project / "generated/demo/pipeline.py").exists()
@@ -54,7 +59,10 @@ def test_add_workflow_with_spec_then_check(project: Path) -> None:
 
 def test_add_workflow_drafts_a_spec(project: Path) -> None:
     result = cli(
-        project, "add-workflow", "sd3.5-medium/txt2img", str(ROOT / "workflow_templates/sd3.5-medium/txt2img.json")
+        project,
+        "add-workflow",
+        "sd3.5-medium/txt2img",
+        str(ROOT / "workflow_templates/sd3.5-medium/txt2img.json"),
     )
     assert result.exit_code == 0, result.output
     spec = yaml.safe_load((project / "workflow_templates/sd3.5-medium/txt2img.yaml").read_text())
@@ -77,14 +85,7 @@ def test_add_workflow_drafts_a_spec(project: Path) -> None:
 
 
 def test_generated_registry_imports_and_builds(project: Path) -> None:
-    cli(
-        project,
-        "add-workflow",
-        "demo/pipeline",
-        str(CASES / "image_pipeline/workflow.json"),
-        "--spec",
-        str(CASES / "image_pipeline/spec.yaml"),
-    )
+    add_pipeline(project)
     code = (
         "from generated.registry import WORKFLOWS; import json; "
         "w = WORKFLOWS['demo/pipeline']; print(json.dumps(w.build({'width': 10})))"
@@ -95,14 +96,7 @@ def test_generated_registry_imports_and_builds(project: Path) -> None:
 
 
 def test_check_fails_when_generated_is_stale(project: Path) -> None:
-    cli(
-        project,
-        "add-workflow",
-        "demo/pipeline",
-        str(CASES / "image_pipeline/workflow.json"),
-        "--spec",
-        str(CASES / "image_pipeline/spec.yaml"),
-    )
+    add_pipeline(project)
     spec = project / "workflow_templates/demo/pipeline.yaml"
     spec.write_text(spec.read_text().replace("le: 4096", "le: 2048", 1))
     result = cli(project, "check")
@@ -113,14 +107,7 @@ def test_check_fails_when_generated_is_stale(project: Path) -> None:
 
 
 def test_check_flags_leftover_generated_files(project: Path) -> None:
-    cli(
-        project,
-        "add-workflow",
-        "demo/pipeline",
-        str(CASES / "image_pipeline/workflow.json"),
-        "--spec",
-        str(CASES / "image_pipeline/spec.yaml"),
-    )
+    add_pipeline(project)
     (project / "workflow_templates/demo/pipeline.json").unlink()
     (project / "workflow_templates/demo/pipeline.yaml").unlink()
     result = cli(project, "check")
