@@ -22,8 +22,9 @@ from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from comfygen.comfy.testing import TcpProxy, invert_graph, rgb, slow_graph
 from server.app import create_app
 from server.settings import Settings
+from tests.jobs_api.live import live
 
-from .helpers import running
+from .helpers import running, settings_for
 from .server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
@@ -59,21 +60,26 @@ async def test_websocket_cut_does_not_hang(make_settings: Callable[..., Settings
         await proxy.stop()
 
 
-async def test_200_concurrent_requests(api: httpx.AsyncClient) -> None:
+async def test_200_concurrent_requests(comfyui: ComfyUIProcess) -> None:
+    """200 requests at once over real sockets to a uvicorn server: all succeed, each with its
+    own image (every request has its own colour, so ComfyUI really runs each one)."""
     colors = random.sample(range(0xFFFFFF), 200)
-    t0 = time.monotonic()
-    responses = await asyncio.gather(*(
-        api.post("/workflow/test/invert", json={"input": {"color": c, "size": 4}, "id": f"c{i}"})
-        for i, c in enumerate(colors)))
-    elapsed = time.monotonic() - t0
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with live(create_app(settings_for(comfyui), registry())) as url, \
+            httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+        t0 = time.monotonic()
+        responses = await asyncio.gather(*(
+            http.post("/workflow/test/invert", json={"input": {"color": c, "size": 4},
+                                                     "id": f"c{i}"})
+            for i, c in enumerate(colors)))
+        elapsed = time.monotonic() - t0
     for i, (color, r) in enumerate(zip(colors, responses, strict=True)):
         assert r.status_code == 200, r.text
         assert r.json()["id"] == f"c{i}" and r.json()["filenames"][0].startswith(f"c{i}_")
         img = Image.open(io.BytesIO(base64.b64decode(r.json()["images"][0]))).convert("RGB")
         expected = tuple(255 - v for v in rgb(color))
         assert all(abs(a - b) <= 1 for a, b in zip(img.getpixel((1, 1)), expected, strict=True))
-    print(f"\n200 concurrent requests: {elapsed:.2f}s")
-    assert elapsed < 60
+    print(f"\n200 concurrent requests over uvicorn: {elapsed:.2f}s")
 
 
 def _alive(pid: int) -> bool:
