@@ -27,7 +27,15 @@ class ComfyValidationError(ComfyError):
     def __init__(self, error: dict[str, Any], node_errors: dict[str, Any]) -> None:
         self.error = error if isinstance(error, dict) else {"type": "error", "message": str(error)}
         self.node_errors = node_errors or {}
-        super().__init__(self.error.get("message") or "ComfyUI rejected the prompt")
+        reasons = []
+        for node, entry in self.node_errors.items():
+            for err in (entry or {}).get("errors", []) if isinstance(entry, dict) else []:
+                name = (err.get("extra_info") or {}).get("input_name")
+                where = f"node {node} ({entry.get('class_type', '?')})"
+                where += f" input {name!r}" if name else ""
+                reasons.append(f"{where}: {err.get('message') or err.get('type')}")
+        head = self.error.get("message") or "ComfyUI rejected the prompt"
+        super().__init__(f"{head}: {'; '.join(reasons[:5])}" if reasons else head)
 
 
 class ComfyExecutionError(ComfyError):

@@ -138,6 +138,7 @@ class Supervisor:
     async def _watch(self) -> None:
         failures = 0
         last_probe = 0.0
+        retry_delay, retry_at = 2.0, time.monotonic() + 2.0
         while not self._stopping:
             await asyncio.sleep(self.check_interval)
             if self.process is not None:
@@ -153,10 +154,20 @@ class Supervisor:
             last_probe = time.monotonic()
             if await self._probe():
                 failures = 0
-                if self.state != State.READY:
+                if self.state != State.READY and not self.warm:
+                    # Never came all the way up (a failed warmup, say): retry the whole bring-up,
+                    # warmup included, with backoff, instead of declaring it ready without it.
+                    if time.monotonic() >= retry_at:
+                        try:
+                            await self._bring_up()
+                        except Exception as exc:  # noqa: BLE001 - reported through readiness
+                            self.last_error = f"startup failed: {exc}"
+                            retry_delay = min(retry_delay * 2, 60.0)
+                            retry_at = time.monotonic() + retry_delay
+                elif self.state != State.READY:
                     with contextlib.suppress(ComfyError):
                         await self.client.wait_connected(timeout=5)
-                        self.state, self.warm, self.last_error = State.READY, True, None
+                        self.state, self.last_error = State.READY, None
             else:
                 failures += 1
                 if failures >= 2 and self.state == State.READY:
