@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from comfygen.comfy.errors import ComfyError
+from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
 from server.admission import Admission
 from server.errors import ApiError, from_comfy
@@ -45,6 +46,7 @@ class Job:
     convert: ConvertOutput | None = None
     input: dict[str, Any] | None = None
     fields: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    uploads: tuple[str, ...] = ()  # media this request put in ComfyUI's input folder
     received: float = field(default_factory=time.monotonic)
 
 
@@ -59,6 +61,23 @@ class Runner:
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
         self.in_flight = 0
+
+    @property
+    def input_root(self) -> Path | None:
+        """ComfyUI's input folder when reachable from here (uploaded media are removed)."""
+        if self.supervisor.process is not None:
+            return self.supervisor.process.base_dir / "input"
+        return self.settings.comfyui_input_dir
+
+    def remove_uploads(self, job: Job) -> None:
+        """Delete the media a job uploaded: nothing of a request stays behind in ComfyUI."""
+        root = self.input_root
+        if root is None:
+            return
+        for name in job.uploads:
+            subfolder, _, filename = name.rpartition("/")
+            remove_local(OutputFile(node="", kind="input", filename=filename,
+                                    subfolder=subfolder, type="input"), {"input": root})
 
     @property
     def output_roots(self) -> dict[str, Path]:
@@ -83,6 +102,7 @@ class Runner:
             raise from_comfy(exc, self.settings.retry_after, job.fields) from exc
         finally:
             self.in_flight -= 1
+            self.remove_uploads(job)
 
     async def _run(self, job: Job, prompt_id: str) -> dict[str, Any]:
         self.supervisor.check_available()

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     """When attached: ComfyUI's output folder as seen from here, to delete delivered files."""
     comfyui_temp_dir: Path | None = None
     """When attached: ComfyUI's temp folder as seen from here, to delete delivered files."""
+    comfyui_input_dir: Path | None = None
+    """When attached: ComfyUI's input folder as seen from here, to delete uploaded media after
+    each run (launched: its base directory's input/)."""
     restart_comfyui: bool = True
     """Restart a launched ComfyUI that exits (with backoff)."""
     startup_timeout: float = Field(default=180.0, gt=0)

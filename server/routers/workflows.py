@@ -52,9 +52,11 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
             data = await runner.media.resolve(
                 wf, data, body.id, runner.supervisor.client,
                 uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
+            # After resolve, every media value that is set names a file it uploaded.
+            uploaded = tuple(v for f in sorted(wf.media) if (v := getattr(data, f)) is not None)
             return Job(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
                        convert=body.convert_output, input=data.model_dump(mode="json"),
-                       fields=fields)
+                       fields=fields, uploads=uploaded)
 
         return await answer(request, body, runner, wf.path, build)
 

@@ -48,7 +48,8 @@ def settings_for(comfyui: ComfyUIProcess, **overrides: Any) -> Settings:
     """Settings attached to the session ComfyUI, with a fresh job database unless given one."""
     values: dict[str, Any] = {
         "comfyui_url": comfyui.url, "comfyui_output_dir": comfyui.base_dir / "output",
-        "comfyui_temp_dir": comfyui.base_dir / "temp", "webhook_secret": SECRET,
+        "comfyui_temp_dir": comfyui.base_dir / "temp",
+        "comfyui_input_dir": comfyui.base_dir / "input", "webhook_secret": SECRET,
         "webhook_allow_cidrs": "127.0.0.0/8", "media_allow_cidrs": "127.0.0.0/8",
         "webhook_backoff": 0.2, "object_info_ttl": 30,
         "jobs_db": Path(tempfile.mkdtemp(prefix="comfygen-jobs-")) / "jobs.sqlite3",

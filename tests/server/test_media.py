@@ -75,6 +75,16 @@ async def test_base64_data_uri_and_url(media_api: httpx.AsyncClient,
     assert scaled(r.json()).getpixel((0, 0)) == (1, 2, 3)
 
 
+async def test_uploaded_media_do_not_stay_in_comfyui(media_api: httpx.AsyncClient,
+                                                     comfyui: ComfyUIProcess) -> None:
+    plain = base64.b64encode(png((9, 9, 9))).decode()
+    r = await media_api.post("/workflow/test/scale", json={"input": {"image": plain}})
+    assert r.status_code == 200, r.text
+    name = r.json()["input"]["image"]  # the upload's name in ComfyUI's input folder
+    assert name.startswith("comfygen/")
+    assert not (comfyui.base_dir / "input" / name).exists()
+
+
 async def test_url_credentials_are_sent_and_never_echoed(media_api: httpx.AsyncClient,
                                                          media_server: MediaServer) -> None:
     url = media_server.url("/private.png?sig=presigned-secret")
