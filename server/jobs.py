@@ -143,6 +143,7 @@ class JobManager:
         finally:
             if follower is not None:
                 follower.cancel()
+            self.runner.remove_uploads(sub.work)  # also when cancelled before it ever ran
             self.runner.admission.release()
             self.tasks.pop(job_id, None)
             self.cancelling.discard(job_id)
