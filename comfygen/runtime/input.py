@@ -15,38 +15,39 @@ MAX_SEED = 2**53 - 1
 """Random seeds stay below 2**53 so that JavaScript clients read them back exactly."""
 
 
-def random_seed(upper: int | None = None) -> int:
-    """A fresh seed in [0, min(upper, 2**53 - 1)]."""
-    bound = MAX_SEED if upper is None else min(upper, MAX_SEED)
-    return secrets.randbelow(bound + 1)
+def random_seed(upper: int | None = None, lower: int = 0) -> int:
+    """A fresh seed in [lower, min(upper, lower + 2**53 - 1)]."""
+    top = lower + MAX_SEED if upper is None else min(upper, lower + MAX_SEED)
+    return lower + secrets.randbelow(top - lower + 1)
 
 
 class WorkflowInput(BaseModel):
     """Public inputs of one workflow; subclasses are generated from the mapping spec."""
 
-    random_fields: ClassVar[dict[str, int | None]] = {}
-    """Fields drawn at random when missing or null, with their upper bound (filled in below)."""
+    random_fields: ClassVar[dict[str, tuple[int, int | None]]] = {}
+    """Fields drawn at random when missing or null, with their (lower, upper) bounds."""
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        found: dict[str, int | None] = {}
+        found: dict[str, tuple[int, int | None]] = {}
         for name, info in cls.model_fields.items():
             extra = info.json_schema_extra
             if isinstance(extra, dict) and extra.get(RANDOM_KEY):
-                upper = None
+                lower, upper = 0, None
                 for meta in info.metadata:
-                    le = getattr(meta, "le", None)
-                    if le is not None:
-                        upper = int(le)
-                found[name] = upper
+                    if getattr(meta, "ge", None) is not None:
+                        lower = int(meta.ge)
+                    if getattr(meta, "le", None) is not None:
+                        upper = int(meta.le)
+                found[name] = (lower, upper)
         cls.random_fields = found
 
     @model_validator(mode="after")
     def _draw_random_values(self) -> WorkflowInput:
-        for name, upper in self.random_fields.items():
+        for name, (lower, upper) in self.random_fields.items():
             if getattr(self, name) is None:
-                object.__setattr__(self, name, random_seed(upper))
+                object.__setattr__(self, name, random_seed(upper, lower))
         return self
 
     @classmethod
