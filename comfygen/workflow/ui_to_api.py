@@ -342,12 +342,7 @@ class Converter:
             widgets: list[Widget] = []
             for slot, sub_input in zip(live.inputs, sub.inputs, strict=False):
                 for link_id in sub_input.linkIds:
-                    link = inner.links.get(link_id)
-                    target = inner.nodes.get(str(link.target_id)) if link else None
-                    if target is None:
-                        continue
-                    tslot = next((s for s in target.inputs if s.link == link_id), None)
-                    w = target.widget(tslot.widget) if tslot and tslot.widget else None
+                    w = _fed_widget(inner, link_id)
                     if w is not None:
                         widgets.append(Widget(sub_input.name, w.value))
                         slot.widget = sub_input.name
@@ -383,12 +378,7 @@ class Converter:
                 self.problem("PrimitiveNode text replacement (%date% etc.) is not applied",
                              node.id, severity=Severity.WARNING)
             for link_id in node.outputs[0].links:
-                link = graph.links.get(link_id)
-                target = graph.nodes.get(str(link.target_id)) if link else None
-                if target is None:
-                    continue
-                slot = next((s for s in target.inputs if s.link == link_id), None)
-                w = target.widget(slot.widget) if slot and slot.widget else None
+                w = _fed_widget(graph, link_id)
                 if w is not None:
                     w.value = value
 
@@ -561,3 +551,12 @@ def convert_ui_workflow(
     graph = converter.run()
     return graph, converter.problems
 
+
+def _fed_widget(graph: Graph, link_id: int) -> Widget | None:
+    """The widget (converted to an input) that link `link_id` feeds in `graph`, if any."""
+    link = graph.links.get(link_id)
+    target = graph.nodes.get(str(link.target_id)) if link else None
+    if target is None:
+        return None
+    slot = next((s for s in target.inputs if s.link == link_id), None)
+    return target.widget(slot.widget) if slot and slot.widget else None
