@@ -13,14 +13,16 @@ from fastapi import FastAPI
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server import access, openapi
+from server import openapi, system
 from server.errors import install_handlers
-from server.jobs import JobManager
-from server.routers import jobs, prompt, system, workflows
-from server.runner import Runner
+from server.execution.runner import Runner
+from server.jobs import routes as job_routes
+from server.jobs.manager import JobManager
+from server.runs import prompt, workflows
+from server.security import access
 from server.settings import Settings, get_settings
 from server.version import VERSION
-from server.webhooks import WebhookSender
+from server.webhooks.sender import WebhookSender
 
 log = logging.getLogger("comfygen.server")
 
@@ -86,7 +88,7 @@ def create_app(settings: Settings | None = None,
     install_handlers(app)
     app.include_router(system.router)
     app.include_router(prompt.router)
-    app.include_router(jobs.router)
+    app.include_router(job_routes.router)
     app.include_router(workflows.build_router(registry))
     openapi.install(app, registry, settings)
     access.install(app, settings)

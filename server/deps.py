@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server.runner import Runner
+from server.execution.runner import Runner
 from server.settings import Settings
-from server.webhooks import WebhookSender
+from server.webhooks.sender import WebhookSender
 
 
 async def get_app_settings(request: Request) -> Settings:

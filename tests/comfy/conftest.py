@@ -8,7 +8,7 @@ import pytest
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.launcher import ComfyUIProcess
-from comfygen.comfy.testing import TcpProxy
+from tests.comfyui_testing import TcpProxy
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from comfygen.comfy.errors import (
     ComfyValidationError,
 )
 from comfygen.comfy.launcher import free_port
-from comfygen.comfy.testing import TcpProxy, invert_graph, rgb, slow_graph
+from tests.comfyui_testing import TcpProxy, invert_graph, rgb, slow_graph
 
 pytestmark = pytest.mark.comfyui
 

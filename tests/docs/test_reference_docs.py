@@ -35,13 +35,13 @@ from PIL import Image
 from pydantic import ConfigDict, Field
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from comfygen.media.limits import MediaLimits
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.input import RANDOM_KEY
-from comfygen.security.policy import UrlPolicy
-from comfygen.webhooks.deliver import RetryPolicy
 from server.app import create_app
+from server.media.limits import MediaLimits
+from server.security.policy import UrlPolicy
 from server.settings import Settings
+from server.webhooks.deliver import RetryPolicy
 from tests.e2e.conftest import sd35_fixture_dir  # noqa: F401  (a fixture)
 from tests.jobs_api.live import SECRET, live, settings_for
 from tests.server.server_workflows import invert, registry

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from comfygen.jobs import JobEvent, JobEvents
+from server.jobs import JobEvent, JobEvents
 
 
 async def collect(subscription: object, timeout: float = 2.0) -> list[JobEvent]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from comfygen.jobs import (
+from server.jobs import (
     IdempotencyConflict,
     InvalidTransition,
     JobNotFound,

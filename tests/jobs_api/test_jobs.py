@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from comfygen.comfy.testing import invert_graph, rgb, slow_graph
-from comfygen.jobs import JobStore
 from server.app import create_app
+from server.jobs import JobStore
+from tests.comfyui_testing import invert_graph, rgb, slow_graph
 from tests.jobs_api.live import live, settings_for, sse
 from tests.server.server_workflows import registry
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from comfygen.media import MediaError, MediaLimits, decode_media, validate_media
-from comfygen.security import StaticResolver, UrlGuard, UrlPolicy
+from server.media import MediaError, MediaLimits, decode_media, validate_media
+from server.security import StaticResolver, UrlGuard, UrlPolicy
 
 from ..security.loopback import LoopbackServer, Reply
 from . import samples

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from comfygen.media import check_upload_name, looks_like_path, safe_upload_name, sniff
+from server.media import check_upload_name, looks_like_path, safe_upload_name, sniff
 
 from . import samples
 

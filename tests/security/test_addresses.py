@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from comfygen.security.addresses import parse_ip, refusal_reason
+from server.security.addresses import parse_ip, refusal_reason
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from comfygen.security import (
+from server.security import (
     FetchStatusError,
     StaticResolver,
     UrlCredentials,
     UrlGuard,
     UrlPolicy,
 )
-from comfygen.security.policy import pattern_matches
+from server.security.policy import pattern_matches
 
 from .loopback import LoopbackServer, Reply, Seen
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from comfygen.security import FetchConnectionError, StaticResolver, UrlGuard, UrlPolicy
+from server.security import FetchConnectionError, StaticResolver, UrlGuard, UrlPolicy
 
 from .loopback import LoopbackServer, Reply
 

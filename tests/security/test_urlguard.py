@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from comfygen.security import (
+from server.security import (
     FetchConnectionError,
     FetchStatusError,
     FetchTimeout,

@@ -13,9 +13,9 @@ import pytest
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
-from comfygen.comfy.testing import rgb, slow_graph
 from server.app import create_app
 from server.settings import Settings
+from tests.comfyui_testing import rgb, slow_graph
 
 from .helpers import running
 from .server_workflows import registry

@@ -19,9 +19,9 @@ import pytest
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
-from comfygen.comfy.testing import TcpProxy, invert_graph, rgb, slow_graph
 from server.app import create_app
 from server.settings import Settings
+from tests.comfyui_testing import TcpProxy, invert_graph, rgb, slow_graph
 from tests.jobs_api.live import live
 
 from .helpers import running, settings_for

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from standardwebhooks import Webhook
 
-from comfygen.comfy.testing import invert_graph
+from tests.comfyui_testing import invert_graph
 
 from .helpers import SECRET
 from .webhook_receiver import Receiver

@@ -10,8 +10,8 @@ import time
 import pytest
 from standardwebhooks import Webhook
 
-from comfygen.security import StaticResolver, UrlGuard, UrlPolicy
-from comfygen.webhooks import RetryPolicy, WebhookDeliverer
+from server.security import StaticResolver, UrlGuard, UrlPolicy
+from server.webhooks import RetryPolicy, WebhookDeliverer
 
 from ..security.loopback import LoopbackServer, Reply, Seen, free_port
 

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError as LibraryVerificationError
 
-from comfygen.webhooks import (
+from server.webhooks import (
     WebhookSecretError,
     WebhookVerificationError,
     decode_secret,

@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Protocol
 
-from comfygen.security.addresses import IPAddress
+from server.security.addresses import IPAddress
 
 
 class Resolver(Protocol):

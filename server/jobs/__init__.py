@@ -1,7 +1,7 @@
 """Async jobs: a SQLite store that survives restarts and a per-job event broadcaster for SSE."""
 
-from comfygen.jobs.events import JobEvent, JobEvents, Subscription
-from comfygen.jobs.models import (
+from server.jobs.events import JobEvent, JobEvents, Subscription
+from server.jobs.models import (
     IdempotencyConflict,
     InvalidTransition,
     Job,
@@ -9,7 +9,7 @@ from comfygen.jobs.models import (
     JobState,
     Progress,
 )
-from comfygen.jobs.store import JobStore
+from server.jobs.store import JobStore
 
 __all__ = [
     "IdempotencyConflict",

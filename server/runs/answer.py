@@ -11,14 +11,14 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from comfygen.jobs import IdempotencyConflict, Job
-from comfygen.security import FetchError, UrlCredentials, UrlRefused
 from server.errors import ApiError
-from server.jobs import JobManager, Submission
-from server.multipart import uploads_digest
-from server.runner import Job as Work
-from server.runner import Runner
-from server.schemas import Envelope
+from server.execution.runner import Job as Work
+from server.execution.runner import Runner
+from server.jobs import IdempotencyConflict, Job
+from server.jobs.manager import JobManager, Submission
+from server.media.multipart import uploads_digest
+from server.runs.schemas import Envelope
+from server.security import FetchError, UrlCredentials, UrlRefused
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 

@@ -13,7 +13,7 @@ from typing import Any
 from PIL import Image
 
 from comfygen.comfy.models import OutputFile
-from server.schemas import ConvertOutput
+from server.runs.schemas import ConvertOutput
 
 log = logging.getLogger("comfygen.server")
 

@@ -26,7 +26,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from server.errors import ApiError
-from server.media_inputs import UPLOAD_PLACEHOLDER
+from server.media.inputs import UPLOAD_PLACEHOLDER
 
 MAX_PARTS = 200
 ENVELOPE_TEXT = ("id", "webhook", "webhook_v2")

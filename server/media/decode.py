@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
 
-from comfygen.media.errors import MediaError
-from comfygen.media.limits import MediaLimits
-from comfygen.media.names import looks_like_path, safe_upload_name
-from comfygen.media.sniff import Sniffed, sniff
 from comfygen.runtime.workflow import MediaKind
-from comfygen.security.errors import FetchError, FetchTooLarge
-from comfygen.security.policy import Credentials
-from comfygen.security.urlguard import UrlGuard
+from server.media.errors import MediaError
+from server.media.limits import MediaLimits
+from server.media.names import looks_like_path, safe_upload_name
+from server.media.sniff import Sniffed, sniff
+from server.security.errors import FetchError, FetchTooLarge
+from server.security.policy import Credentials
+from server.security.urlguard import UrlGuard
 
 ACCEPTED: dict[MediaKind, frozenset[str]] = {
     MediaKind.IMAGE: frozenset(

@@ -1,6 +1,6 @@
 """Media fields: base64, a data URI, an http(s) URL or a multipart file becomes a checked upload.
 
-Every value goes through `comfygen.media` (content sniffing, size/pixel/frame limits, the URL
+Every value goes through `server.media` (content sniffing, size/pixel/frame limits, the URL
 guard for URLs) and reaches ComfyUI through `/upload/image` under a generated name; the field then
 names that upload. Nothing the caller wrote is ever used as a file name or path.
 """
@@ -12,11 +12,11 @@ from collections.abc import Mapping
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.errors import ComfyError
-from comfygen.media import MediaError, MediaFile, MediaLimits, decode_media
 from comfygen.runtime import Workflow, WorkflowInput
-from comfygen.security import UrlCredentials, UrlGuard, UrlPolicy
-from comfygen.security.policy import merge_credentials
 from server.errors import ApiError
+from server.media import MediaError, MediaFile, MediaLimits, decode_media
+from server.security import UrlCredentials, UrlGuard, UrlPolicy
+from server.security.policy import merge_credentials
 from server.settings import Settings
 
 UPLOAD_SUBFOLDER = "comfygen"

@@ -1,8 +1,8 @@
 """Signed webhooks (Standard Webhooks) and their retried, SSRF-guarded delivery."""
 
-from comfygen.webhooks.deliver import DeliveryResult, RetryPolicy, WebhookDeliverer
-from comfygen.webhooks.payload import PROMPT_COMPLETE, PROMPT_FAILED, EventType, webhook_body
-from comfygen.webhooks.signing import (
+from server.webhooks.deliver import DeliveryResult, RetryPolicy, WebhookDeliverer
+from server.webhooks.payload import PROMPT_COMPLETE, PROMPT_FAILED, EventType, webhook_body
+from server.webhooks.signing import (
     WebhookSecretError,
     WebhookVerificationError,
     decode_secret,

@@ -1,4 +1,4 @@
-"""Webhook delivery for the server: `comfygen.webhooks` wired to the settings.
+"""Webhook delivery for the server: `server.webhooks` wired to the settings.
 
 `webhook_v2` events are signed Standard Webhooks messages with comfyui-api's flat body
 (`{"type", "timestamp", "id", ...}`); the legacy `webhook` gets unsigned per-file events.
@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from comfygen.security import UrlGuard, UrlPolicy
-from comfygen.webhooks import DeliveryResult, EventType, RetryPolicy, WebhookDeliverer
+from server.security import UrlGuard, UrlPolicy
 from server.settings import Settings
+from server.webhooks import DeliveryResult, EventType, RetryPolicy, WebhookDeliverer
 
 
 class WebhookSender:

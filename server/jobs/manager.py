@@ -1,7 +1,7 @@
 """Async jobs: run a request in the background, record it in SQLite, stream its progress, cancel it.
 
 A job is created for `Prefer: respond-async`, for a webhook, and for any request with an
-`Idempotency-Key`. Its record (state, progress, result or error) lives in `comfygen.jobs.JobStore`
+`Idempotency-Key`. Its record (state, progress, result or error) lives in `server.jobs.JobStore`
 and survives restarts; its events (from ComfyUI's websocket messages) go to `JobEvents` for SSE.
 """
 
@@ -17,10 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from comfygen.comfy.errors import ComfyError
-from comfygen.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
 from server.errors import ApiError, from_comfy
-from server.runner import Job as Work
-from server.runner import Runner
+from server.execution.runner import Job as Work
+from server.execution.runner import Runner
+from server.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
 from server.settings import Settings
 
 log = logging.getLogger("comfygen.server")

@@ -16,10 +16,9 @@ from typing import Any
 from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
-from server.admission import Admission
 from server.errors import ApiError, from_comfy
-from server.media_inputs import MediaResolver
-from server.outputs import (
+from server.execution.admission import Admission
+from server.execution.outputs import (
     can_convert,
     convert,
     converted_name,
@@ -28,10 +27,11 @@ from server.outputs import (
     name_outputs,
     remove_local,
 )
-from server.preflight import check_models
-from server.schemas import ConvertOutput
+from server.execution.preflight import check_models
+from server.media.inputs import MediaResolver
+from server.runs.schemas import ConvertOutput
 from server.settings import Settings
-from server.webhooks import WebhookSender
+from server.webhooks.sender import WebhookSender
 
 log = logging.getLogger("comfygen.server")
 

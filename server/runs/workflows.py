@@ -12,11 +12,11 @@ from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
 from server.deps import RunnerDep
 from server.errors import MODEL_FOLDERS, ApiError
-from server.multipart import media_route
-from server.routers.common import ERROR_RESPONSES, answer, credentials_of
-from server.runner import Job
-from server.schemas import Accepted, ErrorBody, WorkflowResponse, example_input
-from server.schemas import workflow_request_model as request_model
+from server.execution.runner import Job
+from server.media.multipart import media_route
+from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
+from server.runs.schemas import Accepted, ErrorBody, WorkflowResponse, example_input
+from server.runs.schemas import workflow_request_model as request_model
 
 
 def build_router(registry: Mapping[str, Workflow]) -> APIRouter:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr, field_validator
 
-from comfygen.security.addresses import IPAddress, IPNetwork, in_networks
+from server.security.addresses import IPAddress, IPNetwork, in_networks
 
 
 class UrlPolicy(BaseModel):

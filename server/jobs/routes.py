@@ -11,10 +11,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from comfygen.jobs import Job, JobEvent
-from server.jobs import JobManager
-from server.routers.common import job_links
-from server.schemas import ErrorBody, JobView
+from server.jobs import Job, JobEvent
+from server.jobs.manager import JobManager
+from server.runs.answer import job_links
+from server.runs.schemas import ErrorBody, JobView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 PING_INTERVAL = 15.0

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from comfygen.jobs.models import (
+from server.jobs.models import (
     ACTIVE_STATES,
     IdempotencyConflict,
     InvalidTransition,

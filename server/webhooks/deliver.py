@@ -13,11 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from comfygen.security.errors import FetchError, UrlRefused
-from comfygen.security.policy import redact_url
-from comfygen.security.urlguard import UrlGuard
-from comfygen.webhooks.payload import EventType, webhook_body
-from comfygen.webhooks.signing import (
+from server.security.errors import FetchError, UrlRefused
+from server.security.policy import redact_url
+from server.security.urlguard import UrlGuard
+from server.webhooks.payload import EventType, webhook_body
+from server.webhooks.signing import (
     Secret,
     WebhookSecretError,
     decode_secret,

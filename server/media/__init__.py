@@ -1,10 +1,10 @@
 """Media inputs: decode base64, data URIs and URLs into checked files with safe upload names."""
 
-from comfygen.media.decode import ACCEPTED, MediaFile, decode_media, validate_media
-from comfygen.media.errors import MediaError
-from comfygen.media.limits import MediaLimits
-from comfygen.media.names import check_upload_name, looks_like_path, safe_upload_name
-from comfygen.media.sniff import Sniffed, sniff
+from server.media.decode import ACCEPTED, MediaFile, decode_media, validate_media
+from server.media.errors import MediaError
+from server.media.limits import MediaLimits
+from server.media.names import check_upload_name, looks_like_path, safe_upload_name
+from server.media.sniff import Sniffed, sniff
 
 __all__ = [
     "ACCEPTED",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from comfygen.security.addresses import IPAddress, parse_ip, refusal_reason
-from comfygen.security.errors import (
+from server.security.addresses import IPAddress, parse_ip, refusal_reason
+from server.security.errors import (
     FetchConnectionError,
     FetchError,
     FetchStatusError,
@@ -21,14 +21,14 @@ from comfygen.security.errors import (
     TooManyRedirects,
     UrlRefused,
 )
-from comfygen.security.policy import (
+from server.security.policy import (
     Credentials,
     UrlCredentials,
     UrlPolicy,
     merge_credentials,
     redact_url,
 )
-from comfygen.security.resolver import Resolver, SystemResolver
+from server.security.resolver import Resolver, SystemResolver
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Guards for a public endpoint: SSRF-safe fetching and URL policies."""
 
-from comfygen.security.addresses import parse_ip, refusal_reason
-from comfygen.security.errors import (
+from server.security.addresses import parse_ip, refusal_reason
+from server.security.errors import (
     FetchConnectionError,
     FetchError,
     FetchStatusError,
@@ -10,9 +10,9 @@ from comfygen.security.errors import (
     TooManyRedirects,
     UrlRefused,
 )
-from comfygen.security.policy import UrlCredentials, UrlPolicy, redact_url
-from comfygen.security.resolver import Resolver, StaticResolver, SystemResolver
-from comfygen.security.urlguard import FetchResult, ResolvedTarget, UrlGuard
+from server.security.policy import UrlCredentials, UrlPolicy, redact_url
+from server.security.resolver import Resolver, StaticResolver, SystemResolver
+from server.security.urlguard import FetchResult, ResolvedTarget, UrlGuard
 
 __all__ = [
     "FetchConnectionError",

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from server.deps import RunnerDep
-from server.routers.common import ERROR_RESPONSES, answer
-from server.runner import Job
-from server.schemas import Accepted, ErrorBody, PromptRequest, RunResponse
+from server.execution.runner import Job
+from server.runs.answer import ERROR_RESPONSES, answer
+from server.runs.schemas import Accepted, ErrorBody, PromptRequest, RunResponse
 
 router = APIRouter(tags=["prompt"])
 
