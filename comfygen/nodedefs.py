@@ -148,6 +148,11 @@ class NodeDefs(Mapping[str, NodeDef]):
         return len(self._nodes)
 
     @classmethod
+    def from_json(cls, text: str | bytes) -> NodeDefs:
+        """Parse an `/object_info` body."""
+        return cls(json.loads(text))
+
+    @classmethod
     def load(cls, path: Path) -> NodeDefs:
         """Read a saved `/object_info` snapshot."""
         return cls(json.loads(path.read_text(encoding="utf-8")))

@@ -6,7 +6,7 @@ import base64
 import json
 import mimetypes
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,21 +25,11 @@ class RemoteError(Exception):
 
 
 @dataclass(frozen=True)
-class JobEvent:
+class ServerEvent:
+    """One server-sent event of a job, as the server sent it."""
+
     type: str
     data: dict[str, Any]
-
-
-@dataclass
-class RunResult:
-    """A finished job and the files written from it."""
-
-    job: dict[str, Any]
-    files: list[Path] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.job.get("state") == "succeeded"
 
 
 def parse_inputs(pairs: list[str], base: Path | None = None) -> dict[str, Any]:
@@ -117,7 +107,7 @@ class Remote:
                               response.status_code, response.text)
         return response.json()
 
-    def events(self, job_id: str) -> Iterator[JobEvent]:
+    def events(self, job_id: str) -> Iterator[ServerEvent]:
         """The job's server-sent events until its final one."""
         kind, data = "message", ""
         try:
@@ -133,7 +123,7 @@ class Remote:
                     elif line.startswith("data:"):
                         data += line[5:].strip()
                     elif not line and data:
-                        event = JobEvent(kind, json.loads(data))
+                        event = ServerEvent(kind, json.loads(data))
                         kind, data = "message", ""
                         yield event
                         if event.type in FINAL_EVENTS:

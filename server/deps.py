@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.supervisor import Supervisor
-from comfygen.runtime import Workflow
 from server.execution.runner import Runner
 from server.settings import Settings
-from server.webhooks.sender import WebhookSender
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -34,17 +31,7 @@ async def get_runner(request: Request) -> Runner:
     return request.app.state.runner
 
 
-async def get_sender(request: Request) -> WebhookSender:
-    return request.app.state.runner.sender
-
-
-async def get_registry(request: Request) -> Mapping[str, Workflow]:
-    return request.app.state.registry
-
-
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
 RunnerDep = Annotated[Runner, Depends(get_runner)]
-SenderDep = Annotated[WebhookSender, Depends(get_sender)]
-RegistryDep = Annotated[Mapping[str, Workflow], Depends(get_registry)]

@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from comfygen.comfy.errors import (
@@ -21,31 +22,21 @@ from comfygen.comfy.errors import (
     ComfyUnavailableError,
     ComfyValidationError,
 )
+from comfygen.comfy.model_files import missing_message, model_folder
 
 log = logging.getLogger("comfygen.server")
 
-MODEL_FOLDERS = {
-    "ckpt_name": "checkpoints",
-    "clip_name": "text_encoders",
-    "clip_name1": "text_encoders",
-    "clip_name2": "text_encoders",
-    "clip_name3": "text_encoders",
-    "clip_name4": "text_encoders",
-    "vae_name": "vae",
-    "lora_name": "loras",
-    "unet_name": "diffusion_models",
-    "control_net_name": "controlnet",
-    "style_model_name": "style_models",
-    "gligen_name": "gligen",
-    "hypernetwork_name": "hypernetworks",
-    "config_name": "configs",
-    "photomaker_model_name": "photomaker",
-    "model_name": "upscale_models",
-}
-"""Which models/ folder a loader input reads from (ComfyUI's folder_paths names)."""
-CLASS_FOLDERS = {("CLIPVisionLoader", "clip_name"): "clip_vision"}
 HTTP_TYPES = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
-MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a readable `error`, a machine `type`, and details by type."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str
+    type: str
+    id: str | None = None
 
 
 class ApiError(Exception):
@@ -69,12 +60,15 @@ class ApiError(Exception):
         return JSONResponse(self.body(request_id), self.status, headers=self.headers)
 
 
-def model_folder(class_type: str, input_name: str, value: Any) -> str | None:
-    """The models/ folder a missing value belongs to, when it looks like a model file."""
-    folder = CLASS_FOLDERS.get((class_type, input_name)) or MODEL_FOLDERS.get(input_name)
-    if folder is None and isinstance(value, str) and value.lower().endswith(MODEL_SUFFIXES):
-        folder = "models"
-    return folder
+def missing_model_error(missing: list[dict[str, Any]],
+                        fields: Mapping[tuple[str, str], str], **extra: Any) -> ApiError:
+    """424 naming every missing model file and its folder (and the public field, if any)."""
+    for m in missing:
+        field = fields.get((m["node"], str(m["input"])))
+        if field:
+            m["field"] = f"input.{field}"
+    return ApiError(424, "missing_model", missing_message(missing), missing_models=missing,
+                    **extra)
 
 
 def from_comfy(exc: ComfyError, retry_after: int = 5,
@@ -128,13 +122,7 @@ def _validation(exc: ComfyValidationError, fields: Mapping[tuple[str, str], str]
                 missing.append({"file": value, "folder": folder, "node": str(node),
                                 "input": input_name})
     if missing and len(missing) == len(problems):
-        names = ", ".join(f"{m['file']} (models/{m['folder']})" for m in missing)
-        return ApiError(
-            424, "missing_model",
-            f"ComfyUI lacks the model file(s) this workflow needs: {names}. Put them in "
-            "those folders of ComfyUI's models directory; /models lists what it has.",
-            missing_models=missing, node_errors=problems,
-        )
+        return missing_model_error(missing, fields, node_errors=problems)
     top = exc.error.get("message") or "ComfyUI rejected the prompt"
     first = "; ".join(
         f"node {p['node']} ({p['class_type']})"
@@ -189,7 +177,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = getattr(exc, "type", None) or HTTP_TYPES.get(exc.status_code, "http_error")
+        kind = HTTP_TYPES.get(exc.status_code, "http_error")
         return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code,
                             headers=getattr(exc, "headers", None))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Mapping
 from importlib.resources import files
@@ -64,21 +65,19 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
         return cache["live"]
 
     def openapi() -> dict[str, Any]:  # sync callers get the last known live state
-        client = app.state.supervisor.client if hasattr(app.state, "supervisor") else None
-        info = getattr(client, "_object_info", None)
-        return live(info, getattr(client, "object_info_hash", ""))
+        cache_ = app.state.supervisor.client.node_info if hasattr(app.state, "supervisor") else None
+        latest = cache_.latest if cache_ is not None else None
+        return live(latest.raw if latest else None, cache_.digest if cache_ is not None else "")
 
     app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi_json() -> JSONResponse:
-        client = app.state.supervisor.client
-        info = None
-        try:
-            info = await client.object_info()
-        except ComfyError:
-            info = getattr(client, "_object_info", None)  # ComfyUI away: last known lists
-        return JSONResponse(live(info, client.object_info_hash))
+        node_info = app.state.supervisor.client.node_info
+        with contextlib.suppress(ComfyError):  # ComfyUI away: the last known lists
+            await node_info.get()
+        latest = node_info.latest
+        return JSONResponse(live(latest.raw if latest else None, node_info.digest))
 
     # Swagger UI's assets are served from a PyPI package: /docs works offline, no CDN.
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")),

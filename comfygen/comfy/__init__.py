@@ -1,4 +1,5 @@
-"""Talking to ComfyUI: launching it, and its web API."""
+"""Talking to ComfyUI: launching and supervising it, its REST calls, prompts followed to their
+end, its node definitions and model folders, and the files it writes."""
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.errors import (

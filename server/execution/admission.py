@@ -39,8 +39,8 @@ class Admission:
                 self._read_at = time.monotonic()
         return max(self.active, self._remote)
 
-    async def acquire(self) -> None:
-        """Take a slot or raise 429."""
+    async def acquire(self) -> Slot:
+        """Take a slot or raise 429; release it by leaving its `async with` block."""
         if self.limit:
             depth = await self.depth()
             if depth >= self.limit:
@@ -51,6 +51,30 @@ class Admission:
                     headers={"Retry-After": str(self.retry_after)}, queue=depth, limit=self.limit,
                 )
         self.active += 1
+        return Slot(self)
+
+
+class Slot:
+    """One run's place in the admission count. Released once, by the `async with` block that
+    holds it; `hand_over()` gives it to another holder (a background job) instead."""
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission: Admission | None = admission
+
+    def hand_over(self) -> Slot:
+        """A slot that now holds this place; leaving this one's block no longer releases it."""
+        admission, self._admission = self._admission, None
+        if admission is None:
+            raise RuntimeError("this admission slot was already released or handed over")
+        return Slot(admission)
 
     def release(self) -> None:
-        self.active -= 1
+        if self._admission is not None:
+            self._admission.active -= 1
+            self._admission = None
+
+    async def __aenter__(self) -> Slot:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()

@@ -1,67 +1,50 @@
-"""Output files: request-named prefixes, conversion to JPEG/WebP, cleanup after delivery."""
+"""Output conversion: re-encode delivered images as JPEG or WebP with the requested options."""
 
 from __future__ import annotations
 
 import io
 import logging
-import re
-import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from comfygen.comfy.models import OutputFile
-from server.runs.schemas import ConvertOutput
 
 log = logging.getLogger("comfygen.server")
+
+class ConvertOptions(BaseModel):
+    """Encoder options; the names follow comfyui-api (sharp) where they exist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    quality: int | None = Field(default=None, ge=1, le=100, description="1-100 (default 90)")
+    progressive: bool | None = Field(default=None, description="JPEG: progressive scan")
+    optimize: bool | None = Field(default=None, description="JPEG: optimise Huffman tables")
+    chromaSubsampling: Literal["4:4:4", "4:2:2", "4:2:0"] | None = Field(  # noqa: N815
+        default=None, description="JPEG chroma subsampling")
+    lossless: bool | None = Field(default=None, description="WebP: lossless")
+    effort: int | None = Field(default=None, ge=0, le=6, description="WebP: 0 (fast) - 6 (small)")
+
+
+class ConvertOutput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["jpeg", "webp"]
+    options: ConvertOptions = ConvertOptions()
+
 
 CONVERTIBLE = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def safe_name(request_id: str) -> str:
-    """A file-name-safe form of a request id (letters, digits, `_-`; at most 100 chars)."""
-    name = re.sub(r"[^A-Za-z0-9_-]+", "_", request_id).strip("_") or "request"
-    return name[:100]
 
 
-def name_outputs(graph: dict[str, Any], request_id: str) -> dict[str, Any]:
-    """Point every `filename_prefix` at the request id, keeping (cleaned) subfolders."""
-    base = safe_name(request_id)
-    for node in graph.values():
-        inputs = node.get("inputs") if isinstance(node, dict) else None
-        if not isinstance(inputs, dict) or not isinstance(inputs.get("filename_prefix"), str):
-            continue
-        parts = [p for p in inputs["filename_prefix"].replace("\\", "/").split("/")
-                 if p not in ("", ".", "..")]
-        folders = [re.sub(r"[^A-Za-z0-9_ -]+", "_", p) for p in parts[:-1]]
-        inputs["filename_prefix"] = "/".join([*folders, base])
-    return graph
 
 
-def fresh_outputs(graph: dict[str, Any]) -> dict[str, Any]:
-    """A copy of `graph` whose terminal nodes carry a unique extra input.
-
-    ComfyUI caches a node whose inputs did not change and lists its old files again; those were
-    deleted after delivery, so a repeated request would find nothing at /view. The extra input
-    (ignored by the nodes) makes the output nodes run again; everything upstream stays cached.
-    """
-    linked = {str(v[0]) for node in graph.values() if isinstance(node, dict)
-              for v in (node.get("inputs") or {}).values()
-              if isinstance(v, list) and len(v) == 2 and isinstance(v[1], int)}
-    nonce = uuid.uuid4().hex
-    fresh = dict(graph)
-    for node_id, node in graph.items():
-        if str(node_id) not in linked and isinstance(node, dict) and isinstance(
-                node.get("inputs"), dict):
-            fresh[node_id] = {**node, "inputs": {**node["inputs"], "comfygen_run": nonce}}
-    return fresh
 
 
-def media_of(content_type: str) -> str:
-    major = content_type.split("/", 1)[0]
-    return major if major in ("image", "video", "audio") else "file"
 
 
 def convert(data: bytes, spec: ConvertOutput) -> bytes:
@@ -101,15 +84,3 @@ def can_convert(file: OutputFile, node_values: Mapping[str, Any]) -> bool:
     return file.filename.lower().endswith(CONVERTIBLE)
 
 
-def remove_local(file: OutputFile, roots: Mapping[str, Path]) -> None:
-    """Delete a delivered file when its folder is reachable from here (never outside it)."""
-    root = roots.get(file.type)
-    if root is None:
-        return
-    path = (root / file.subfolder / file.filename).resolve()
-    if not path.is_relative_to(root.resolve()):
-        return
-    try:
-        path.unlink(missing_ok=True)
-    except OSError as exc:
-        log.warning("could not remove %s: %s", path, exc)

@@ -14,22 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from comfygen.comfy.errors import ComfyError
+from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, remove_local
 from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission
-from server.execution.outputs import (
-    can_convert,
-    convert,
-    converted_name,
-    fresh_outputs,
-    media_of,
-    name_outputs,
-    remove_local,
-)
+from server.execution.outputs import ConvertOutput, can_convert, convert, converted_name
 from server.execution.preflight import check_models
+from server.execution.results import NodeOutput, OutputFileInfo, RunResponse, WorkflowResponse
 from server.media.inputs import MediaResolver
-from server.runs.schemas import ConvertOutput
 from server.settings import Settings
 from server.webhooks.sender import WebhookSender
 
@@ -37,8 +30,8 @@ log = logging.getLogger("comfygen.server")
 
 
 @dataclass
-class Job:
-    """One request's work."""
+class Run:
+    """What one request asks ComfyUI to do, and what it left in ComfyUI's input folder."""
 
     id: str
     graph: dict[str, Any]
@@ -51,7 +44,7 @@ class Job:
 
 
 class Runner:
-    """Executes jobs and keeps track of background (webhook) work for draining."""
+    """Executes runs and keeps track of background (job and webhook) work for draining."""
 
     def __init__(self, supervisor: Supervisor, settings: Settings, sender: WebhookSender) -> None:
         self.supervisor = supervisor
@@ -69,12 +62,12 @@ class Runner:
             return self.supervisor.process.base_dir / "input"
         return self.settings.comfyui_input_dir
 
-    def remove_uploads(self, job: Job) -> None:
-        """Delete the media a job uploaded: nothing of a request stays behind in ComfyUI."""
+    def remove_uploads(self, run: Run) -> None:
+        """Delete the media a run uploaded: nothing of a request stays behind in ComfyUI."""
         root = self.input_root
         if root is None:
             return
-        for name in job.uploads:
+        for name in run.uploads:
             subfolder, _, filename = name.rpartition("/")
             remove_local(OutputFile(node="", kind="input", filename=filename,
                                     subfolder=subfolder, type="input"), {"input": root})
@@ -93,71 +86,71 @@ class Runner:
             roots["temp"] = self.settings.comfyui_temp_dir
         return roots
 
-    async def run(self, job: Job, prompt_id: str | None = None) -> dict[str, Any]:
+    async def run(self, run: Run, prompt_id: str | None = None) -> RunResponse:
         """The sync 200 body, or raise ApiError; `prompt_id` is ComfyUI's id for the prompt."""
         self.in_flight += 1
         try:
-            return await self._run(job, prompt_id or str(uuid.uuid4()))
+            return await self._run(run, prompt_id or str(uuid.uuid4()))
         except ComfyError as exc:
-            raise from_comfy(exc, self.settings.retry_after, job.fields) from exc
+            raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
         finally:
             self.in_flight -= 1
-            self.remove_uploads(job)
+            self.remove_uploads(run)
 
-    async def _run(self, job: Job, prompt_id: str) -> dict[str, Any]:
+    async def _run(self, run: Run, prompt_id: str) -> RunResponse:
         self.supervisor.check_available()
         client = self.supervisor.client
-        graph = name_outputs(job.graph, job.id)
-        await check_models(graph, client, job.fields)
+        graph = name_outputs(run.graph, run.id)
+        await check_models(graph, client, run.fields)
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
                                   timeout=self.settings.request_timeout)
         finished = time.monotonic()
-        files = result.files(job.nodes)
+        files = result.files(run.nodes)
         datas = await asyncio.gather(*(client.fetch(f) for f in files))
         values_by_node: dict[str, dict[str, Any]] = {}
-        for node, key, value in result.values(job.nodes):
+        for node, key, value in result.values(run.nodes):
             values_by_node.setdefault(node, {})[key] = value
-        outputs: dict[str, dict[str, Any]] = {}
+        outputs: dict[str, NodeOutput] = {}
         images: list[str] = []
         filenames: list[str] = []
         for index, (file, data) in enumerate(zip(files, datas, strict=True)):
             name, content_type = file.filename, file.content_type
-            if job.convert and can_convert(file, values_by_node.get(file.node, {})):
+            if run.convert and can_convert(file, values_by_node.get(file.node, {})):
                 try:
-                    data = await asyncio.to_thread(convert, data, job.convert)
+                    data = await asyncio.to_thread(convert, data, run.convert)
                 except (OSError, ValueError) as exc:
                     raise ApiError(422, "convert_failed",
                                    f"could not convert {file.filename}: {exc}") from exc
-                name = converted_name(file.filename, job.convert.format)
-                content_type = "image/jpeg" if job.convert.format == "jpeg" else "image/webp"
+                name = converted_name(file.filename, run.convert.format)
+                content_type = "image/jpeg" if run.convert.format == "jpeg" else "image/webp"
             images.append(base64.b64encode(data).decode())
             filenames.append(name)
-            node_out = outputs.setdefault(file.node, _node_entry(graph, file.node))
-            node_out["files"].append({
-                "kind": file.kind, "media": media_of(content_type), "filename": name,
-                "comfyui_filename": file.filename, "subfolder": file.subfolder,
-                "type": file.type, "content_type": content_type, "index": index,
-            })
+            node_out = outputs.setdefault(file.node, _node_output(graph, file.node))
+            node_out.files.append(OutputFileInfo(
+                kind=file.kind, media=media_of(content_type), filename=name,
+                comfyui_filename=file.filename, subfolder=file.subfolder,
+                type=file.type, content_type=content_type, index=index,
+            ))
         for node, values in values_by_node.items():
-            outputs.setdefault(node, _node_entry(graph, node))["values"] = values
+            outputs.setdefault(node, _node_output(graph, node)).values = values
         for file in files:
             remove_local(file, self.output_roots)
         done = time.monotonic()
-        body: dict[str, Any] = {
-            "id": job.id, "prompt": graph, "images": images, "filenames": filenames,
+        fields: dict[str, Any] = {
+            "id": run.id, "prompt": graph, "images": images, "filenames": filenames,
             "stats": {
-                "preprocess_time": _ms(job.received, submitted),
+                "preprocess_time": _ms(run.received, submitted),
                 "comfy_round_trip": _ms(submitted, finished),
                 "comfy_execution": result.execution_ms,
                 "postprocess_time": _ms(finished, done),
-                "total_time": _ms(job.received, done),
+                "total_time": _ms(run.received, done),
             },
             "outputs": outputs,
         }
-        if job.input is not None:
-            body["input"] = job.input
-        return body
+        if run.input is not None:
+            return WorkflowResponse(**fields, input=run.input)
+        return RunResponse(**fields)
 
     # -- background work -----------------------------------------------------------------------
 
@@ -179,9 +172,8 @@ class Runner:
                 await task
 
 
-def _node_entry(graph: Mapping[str, Any], node: str) -> dict[str, Any]:
-    class_type = (graph.get(node) or {}).get("class_type")
-    return {"class_type": class_type, "files": [], "values": {}}
+def _node_output(graph: Mapping[str, Any], node: str) -> NodeOutput:
+    return NodeOutput(class_type=(graph.get(node) or {}).get("class_type"))
 
 
 def _ms(a: float, b: float) -> int:

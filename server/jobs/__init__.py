@@ -1,4 +1,5 @@
-"""Async jobs: a SQLite store that survives restarts and a per-job event broadcaster for SSE."""
+"""Async jobs and their HTTP face: the SQLite record that survives restarts, per-job events for
+SSE, the manager that runs, follows and cancels them, and the `/jobs` routes."""
 
 from server.jobs.events import JobEvent, JobEvents, Subscription
 from server.jobs.models import (

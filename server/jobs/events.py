@@ -143,14 +143,6 @@ class JobEvents:
         channel = self._channels.get(job_id)
         return bool(channel and channel.closed)
 
-    def forget(self, job_id: str) -> None:
-        """Drop a job's history and end its listeners."""
-        channel = self._channels.pop(job_id, None)
-        self._closed.pop(job_id, None)
-        if channel:
-            for subscription in list(channel.subscribers):
-                subscription._end()
-
     def __len__(self) -> int:
         return len(self._channels)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from comfygen.comfy.errors import ComfyError
 from server.errors import ApiError, from_comfy
-from server.execution.runner import Job as Work
-from server.execution.runner import Runner
+from server.execution.admission import Slot
+from server.execution.runner import Run, Runner
 from server.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
 from server.settings import Settings
 
@@ -33,7 +33,7 @@ PROGRESS_WRITE_INTERVAL = 0.5
 class Submission:
     """What a job runs and where its result goes."""
 
-    work: Work
+    run: Run
     workflow: str
     webhook: str | None = None
     webhook_v2: str | None = None
@@ -55,7 +55,9 @@ class JobManager:
 
     async def start(self) -> None:
         """Fail the jobs a previous process left unfinished, then expire old ones periodically."""
-        recovered = await self.store.recover()
+        restarted = ApiError(503, "server_restarted", "the server restarted before this job "
+                             "finished; submit it again")
+        recovered = await self.store.recover({**restarted.body(), "status": restarted.status})
         if recovered:
             log.warning("%d job(s) left unfinished by a previous process marked failed",
                         len(recovered))
@@ -89,18 +91,30 @@ class JobManager:
                            f"no job {job_id!r}: it never existed or its result expired")
         return job
 
-    async def submit(self, sub: Submission) -> tuple[Job, bool]:
-        """A new job started in the background, or the job first created with this key."""
-        meta = {"request_id": sub.work.id, "prompt": sub.work.graph}
-        if sub.work.input is not None:
-            meta["input"] = sub.work.input
+    async def submit(self, sub: Submission, slot: Slot) -> tuple[Job, bool]:
+        """A new job started in the background (holding `slot` until it ends), or the job
+        first created with this key."""
+        meta = {"request_id": sub.run.id, "prompt": sub.run.graph}
+        if sub.run.input is not None:
+            meta["input"] = sub.run.input
         job, created = await self.store.create(
             sub.workflow, job_id=str(uuid.uuid4()), idempotency_key=sub.idempotency_key,
             request_hash=sub.request_hash, meta=meta)
         if created:
             self.events.publish(job.id, "queued", {"id": job.id, "state": "queued"})
-            self.tasks[job.id] = self.runner.spawn(self._execute(job.id, sub))
+            task = self.runner.spawn(self._execute(job.id, sub))
+            self.tasks[job.id] = task
+            held = slot.hand_over()
+            task.add_done_callback(lambda _task: self._finished(job.id, sub, held))
         return job, created
+
+    def _finished(self, job_id: str, sub: Submission, slot: Slot) -> None:
+        """However the job's task ended (even cancelled before it ran): free its admission slot
+        and delete the media it uploaded."""
+        slot.release()
+        self.runner.remove_uploads(sub.run)
+        self.tasks.pop(job_id, None)
+        self.cancelling.discard(job_id)
 
     async def wait(self, job_id: str) -> Job:
         """Wait until the job is final; return its record."""
@@ -121,10 +135,10 @@ class JobManager:
         follower: asyncio.Task[None] | None = None
         try:
             await self.store.set_prompt_id(job_id, prompt_id)
-            follower = asyncio.create_task(self._follow(job_id, prompt_id, sub.work.graph))
+            follower = asyncio.create_task(self._follow(job_id, prompt_id, sub.run.graph))
             await asyncio.sleep(0)  # let the follower subscribe before the prompt is submitted
             try:
-                body = await self.runner.run(sub.work, prompt_id)
+                body = (await self.runner.run(sub.run, prompt_id)).model_dump(mode="json")
             except ApiError as exc:
                 await self._failed(job_id, sub, exc)
                 return
@@ -143,10 +157,6 @@ class JobManager:
         finally:
             if follower is not None:
                 follower.cancel()
-            self.runner.remove_uploads(sub.work)  # also when cancelled before it ever ran
-            self.runner.admission.release()
-            self.tasks.pop(job_id, None)
-            self.cancelling.discard(job_id)
 
     async def _succeeded(self, job_id: str, sub: Submission, body: dict[str, Any]) -> None:
         try:
@@ -164,13 +174,13 @@ class JobManager:
         if sub.webhook:
             for image, name in zip(body["images"], body["filenames"], strict=True):
                 await self.runner.sender.send_legacy(sub.webhook, {
-                    "event": "output.complete", "image": image, "id": sub.work.id,
+                    "event": "output.complete", "image": image, "id": sub.run.id,
                     "filename": name, "prompt": body["prompt"]})
 
     async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
         if job_id in self.cancelling:
             return  # DELETE records the cancellation
-        error = {**exc.body(sub.work.id), "status": exc.status}
+        error = {**exc.body(sub.run.id), "status": exc.status}
         try:
             await self.store.fail(job_id, error)
         except (InvalidTransition, JobNotFound):
@@ -182,7 +192,7 @@ class JobManager:
 
     async def _notify_failed(self, sub: Submission, message: str, kind: str,
                              details: dict[str, Any], legacy: bool = True) -> None:
-        work = sub.work
+        work = sub.run
         if sub.webhook_v2:
             data: dict[str, Any] = {"id": work.id, "prompt": work.graph, "error": message,
                                     "error_type": kind, "details": details}

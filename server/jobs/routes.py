@@ -11,10 +11,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from server.errors import ErrorBody
 from server.jobs import Job, JobEvent
 from server.jobs.manager import JobManager
 from server.runs.answer import job_links
-from server.runs.schemas import ErrorBody, JobView
+from server.runs.schemas import JobView
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 PING_INTERVAL = 15.0

@@ -54,8 +54,6 @@ _ALLOWED_FROM: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: ACTIVE_STATES,
     JobState.CANCELLED: ACTIVE_STATES,
 }
-RESTART_ERROR = {"type": "server_restarted", "message": "server restarted"}
-
 
 class JobStore:
     """Jobs in one SQLite file; reopening the file after a restart finds them again."""
@@ -169,9 +167,10 @@ class JobStore:
         """Delete finished jobs whose expiry has passed; return how many."""
         return await self._run(self._purge)
 
-    async def recover(self, error: dict[str, Any] | None = None) -> list[str]:
-        """Mark jobs left queued/running by a dead process as failed; return their ids."""
-        return await self._run(self._recover, error or RESTART_ERROR)
+    async def recover(self, error: dict[str, Any]) -> list[str]:
+        """Mark jobs left queued/running by a dead process as failed with `error` (the error
+        body their requests answer with); return their ids."""
+        return await self._run(self._recover, error)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(self._locked, fn, *args)

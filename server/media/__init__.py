@@ -1,4 +1,5 @@
-"""Media inputs: decode base64, data URIs and URLs into checked files with safe upload names."""
+"""Media inputs: base64, data URIs, URLs and multipart files decoded into checked files with safe
+upload names, and uploaded to ComfyUI for the request."""
 
 from server.media.decode import ACCEPTED, MediaFile, decode_media, validate_media
 from server.media.errors import MediaError

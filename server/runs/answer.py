@@ -9,15 +9,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
 
 from server.errors import ApiError
-from server.execution.runner import Job as Work
-from server.execution.runner import Runner
+from server.execution.runner import Run, Runner
 from server.jobs import IdempotencyConflict, Job
 from server.jobs.manager import JobManager, Submission
 from server.media.multipart import uploads_digest
-from server.runs.schemas import Envelope
+from server.runs.schemas import Accepted, Envelope
 from server.security import FetchError, UrlCredentials, UrlRefused
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
@@ -34,7 +34,7 @@ def credentials_of(envelope: Envelope) -> UrlCredentials | None:
 
 
 async def answer(request: Request, envelope: Envelope, runner: Runner, workflow: str,
-                 build: Callable[[], Awaitable[Work]]) -> JSONResponse:
+                 build: Callable[[], Awaitable[Run]]) -> Response:
     """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
     jobs: JobManager = request.app.state.jobs
     background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
@@ -53,28 +53,16 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
         if first is not None:
             return await replay(request, jobs, first, background)
     runner.supervisor.check_available()
-    await runner.admission.acquire()
-    try:
-        work = await build()
-    except BaseException:
-        runner.admission.release()
-        raise
-    if not background and key is None:
+    async with await runner.admission.acquire() as slot:
+        run = await build()
+        if not background and key is None:
+            return model_response(await runner.run(run))
+        sub = Submission(run, workflow, envelope.webhook, envelope.webhook_v2, key, digest)
         try:
-            return JSONResponse(await runner.run(work))
-        finally:
-            runner.admission.release()
-    sub = Submission(work, workflow, envelope.webhook, envelope.webhook_v2, key, digest)
-    try:
-        job, created = await jobs.submit(sub)
-    except IdempotencyConflict as exc:
-        runner.admission.release()
-        raise conflict(exc.job) from None
-    except BaseException:
-        runner.admission.release()
-        raise
+            job, created = await jobs.submit(sub, slot)
+        except IdempotencyConflict as exc:
+            raise conflict(exc.job) from None
     if not created:  # a concurrent request with the same key won
-        runner.admission.release()
         return await replay(request, jobs, job, background)
     if background:
         return accepted(request, job)
@@ -113,7 +101,7 @@ async def request_hash(request: Request, workflow: str) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-async def replay(request: Request, jobs: JobManager, job: Job, background: bool) -> JSONResponse:
+async def replay(request: Request, jobs: JobManager, job: Job, background: bool) -> Response:
     """The answer of the first request made with this Idempotency-Key."""
     if background:
         response = accepted(request, job)
@@ -129,17 +117,22 @@ def conflict(job: Job) -> ApiError:
                     "request; use a new key for a new request", job_id=job.id)
 
 
-def accepted(request: Request, job: Job) -> JSONResponse:
+def accepted(request: Request, job: Job) -> Response:
     """202: comfyui-api's body plus the job id and where to follow it."""
-    body: dict[str, Any] = {"id": job.meta.get("request_id"), "status": "ok",
-                            "prompt": job.meta.get("prompt"), **job_links(job.id),
-                            "job_id": job.id, "state": job.state.value}
-    if job.meta.get("input") is not None:
-        body["input"] = job.meta["input"]
+    body = Accepted(id=job.meta.get("request_id"), prompt=job.meta.get("prompt"),
+                    input=job.meta.get("input"), job_id=job.id, state=job.state.value,
+                    **job_links(job.id))
     headers = {"Location": f"/jobs/{job.id}"}
     if wants_async(request):
         headers["Preference-Applied"] = "respond-async"
-    return JSONResponse(body, 202, headers=headers)
+    return model_response(body, 202, headers, exclude={"input"} if body.input is None else None)
+
+
+def model_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None,
+                   *, exclude: set[str] | None = None) -> Response:
+    """A declared response model as the JSON body (so /openapi.json and the wire agree)."""
+    return Response(body.model_dump_json(exclude=exclude), status, headers=headers,
+                    media_type="application/json")
 
 
 def finished(job: Job) -> JSONResponse:

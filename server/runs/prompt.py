@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from server.deps import RunnerDep
-from server.execution.runner import Job
+from server.errors import ErrorBody
+from server.execution.results import RunResponse
+from server.execution.runner import Run
 from server.runs.answer import ERROR_RESPONSES, answer
-from server.runs.schemas import Accepted, ErrorBody, PromptRequest, RunResponse
+from server.runs.schemas import Accepted, PromptRequest
 
 router = APIRouter(tags=["prompt"])
 
@@ -22,10 +24,10 @@ router = APIRouter(tags=["prompt"])
     responses={200: {"model": RunResponse}, 202: {"model": Accepted},
                **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
 )
-async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep) -> JSONResponse:
+async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep) -> Response:
     request.state.request_id = body.id
 
-    async def build() -> Job:
-        return Job(id=body.id, graph=copy.deepcopy(body.prompt), convert=body.convert_output)
+    async def build() -> Run:
+        return Run(id=body.id, graph=copy.deepcopy(body.prompt), convert=body.convert_output)
 
     return await answer(request, body, runner, "prompt", build)

@@ -8,27 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from comfygen.runtime import Workflow
-
-
-class ConvertOptions(BaseModel):
-    """Encoder options; the names follow comfyui-api (sharp) where they exist."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    quality: int | None = Field(default=None, ge=1, le=100, description="1-100 (default 90)")
-    progressive: bool | None = Field(default=None, description="JPEG: progressive scan")
-    optimize: bool | None = Field(default=None, description="JPEG: optimise Huffman tables")
-    chromaSubsampling: Literal["4:4:4", "4:2:2", "4:2:0"] | None = Field(  # noqa: N815
-        default=None, description="JPEG chroma subsampling")
-    lossless: bool | None = Field(default=None, description="WebP: lossless")
-    effort: int | None = Field(default=None, ge=0, le=6, description="WebP: 0 (fast) - 6 (small)")
-
-
-class ConvertOutput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    format: Literal["jpeg", "webp"]
-    options: ConvertOptions = ConvertOptions()
+from server.execution.outputs import ConvertOutput
 
 
 class Envelope(BaseModel):
@@ -75,38 +55,6 @@ def example_input(workflow: Workflow) -> dict[str, Any]:
     return example
 
 
-class OutputFileInfo(BaseModel):
-    kind: str = Field(description="The key ComfyUI listed it under: images, gifs, videos, audio...")
-    media: Literal["image", "video", "audio", "file"]
-    filename: str = Field(description="The delivered file name (after any conversion)")
-    comfyui_filename: str
-    subfolder: str
-    type: Literal["output", "temp", "input"] | str
-    content_type: str
-    index: int = Field(description="Position of this file in `images` and `filenames`")
-
-
-class NodeOutput(BaseModel):
-    class_type: str | None = None
-    files: list[OutputFileInfo] = []
-    values: dict[str, Any] = Field(default={}, description="Non-file outputs, e.g. text")
-
-
-class RunResponse(BaseModel):
-    """A finished run. `images` holds every output file (base64), in `filenames` order."""
-
-    id: str
-    prompt: dict[str, Any]
-    images: list[str]
-    filenames: list[str]
-    stats: dict[str, int | None]
-    outputs: dict[str, NodeOutput]
-
-
-class WorkflowResponse(RunResponse):
-    input: dict[str, Any] = Field(description="The resolved input, random seeds included")
-
-
 class Accepted(BaseModel):
     """202: comfyui-api's keys (`id`, `status`, `prompt`) plus the job to follow."""
 
@@ -149,11 +97,3 @@ class JobView(BaseModel):
         "running) or `not_submitted` (stopped before reaching ComfyUI)"))
 
 
-class ErrorBody(BaseModel):
-    """Every error answer: a readable `error`, a machine `type`, and details by type."""
-
-    model_config = ConfigDict(extra="allow")
-
-    error: str
-    type: str
-    id: str | None = None

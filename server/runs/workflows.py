@@ -5,17 +5,19 @@ from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
+from comfygen.comfy.model_files import model_folder
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
 from server.deps import RunnerDep
-from server.errors import MODEL_FOLDERS, ApiError
-from server.execution.runner import Job
+from server.errors import ApiError, ErrorBody
+from server.execution.results import WorkflowResponse
+from server.execution.runner import Run
 from server.media.multipart import media_route
 from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
-from server.runs.schemas import Accepted, ErrorBody, WorkflowResponse, example_input
+from server.runs.schemas import Accepted, example_input
 from server.runs.schemas import workflow_request_model as request_model
 
 
@@ -34,7 +36,7 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
     return router
 
 
-def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
+def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
     model = request_model(wf)
     examples = {"default": {"summary": "A working example", "value": {"input": example_input(wf)}}}
     fields = {(t.node, t.input): name for name, ts in wf.targets.items() for t in ts}
@@ -43,10 +45,10 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
         request: Request,
         body: Annotated[model, Body(openapi_examples=examples)],  # type: ignore[valid-type]
         runner: RunnerDep,
-    ) -> JSONResponse:
+    ) -> Response:
         request.state.request_id = body.id
 
-        async def build() -> Job:
+        async def build() -> Run:
             data: WorkflowInput = body.input
             await check_live_choices(wf, data, runner.supervisor)
             data = await runner.media.resolve(
@@ -54,7 +56,7 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, JSONResponse]]:
                 uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
             # After resolve, every media value that is set names a file it uploaded.
             uploaded = tuple(v for f in sorted(wf.media) if (v := getattr(data, f)) is not None)
-            return Job(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
+            return Run(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
                        convert=body.convert_output, input=data.model_dump(mode="json"),
                        fields=fields, uploads=uploaded)
 
@@ -76,17 +78,16 @@ async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supe
 
     def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
         return [e for e in errors if e.field in data.model_fields_set
-                or wf.choices[e.field].input not in MODEL_FOLDERS]
+                or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
 
-    errors = relevant(check_choices(wf, data, await supervisor.client.object_info()))
-    if errors:
-        errors = relevant(check_choices(wf, data, await supervisor.client.object_info(True)))
+    errors = await supervisor.client.node_info.lookup(
+        lambda nodedefs: relevant(check_choices(wf, data, nodedefs.raw)))
     if not errors:
         return
     detail = []
     for e in errors:
         msg = e.message
-        folder = MODEL_FOLDERS.get(wf.choices[e.field].input)
+        folder = model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input)
         if folder:
             msg += f" (model files in ComfyUI's models/{folder} folder)"
         detail.append({"loc": ["body", "input", e.field], "msg": msg,

@@ -1,4 +1,5 @@
-"""Guards for a public endpoint: SSRF-safe fetching and URL policies."""
+"""Guards for a public endpoint: SSRF-safe fetching with URL policies, and the API key, body
+limit and CORS middleware."""
 
 from server.security.addresses import parse_ip, refusal_reason
 from server.security.errors import (

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from server.errors import ApiError
 from server.settings import Settings
 
 OPEN_PATHS = frozenset({"/health", "/ready"})
@@ -18,20 +18,11 @@ DOC_ASSETS = "/docs/static/"  # Swagger UI's own JS and CSS: public files, never
 
 
 class BodyTooLarge(HTTPException):
-    """The request body passed `max_body_size` while it was being read."""
+    """The request body passed `max_body_size` while it was being read. An HTTPException, since
+    FastAPI turns any other exception raised while it reads a body into a 400."""
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"the request body is larger than {limit} bytes")
-        self.type = "body_too_large"
-
-
-async def _send_json(send: Send, status: int, body: dict[str, Any],
-                     headers: dict[str, str] | None = None) -> None:
-    raw = json.dumps(body).encode()
-    head = [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())]
-    head += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": head})
-    await send({"type": "http.response.body", "body": raw})
 
 
 class BodyLimitMiddleware:
@@ -46,9 +37,10 @@ class BodyLimitMiddleware:
             return
         for key, value in scope["headers"]:
             if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await _send_json(send, 413, {
-                    "error": f"the request body is larger than {self.limit} bytes",
-                    "type": "body_too_large", "limit": self.limit})
+                too_large = ApiError(413, "body_too_large",
+                                     f"the request body is larger than {self.limit} bytes",
+                                     limit=self.limit)
+                await too_large.response()(scope, receive, send)
                 return
         seen = 0
 
@@ -83,10 +75,10 @@ class ApiKeyMiddleware:
                 or scope["method"] == "OPTIONS" or self._authorised(scope)):
             await self.app(scope, receive, send)
             return
-        await _send_json(send, 401, {
-            "error": f"missing or wrong API key: send it in the {self.header_name} header "
-                     "(or as Authorization: Bearer <key>)",
-            "type": "unauthorized"}, {"WWW-Authenticate": "Bearer"})
+        unauthorized = ApiError(
+            401, "unauthorized", f"missing or wrong API key: send it in the {self.header_name} "
+            "header (or as Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
+        await unauthorized.response()(scope, receive, send)
 
     def _authorised(self, scope: Scope) -> bool:
         for key, value in scope["headers"]:

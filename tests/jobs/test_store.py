@@ -113,12 +113,13 @@ async def test_survives_restart_and_recovers_active_jobs(tmp_path: Path, clock: 
     second = JobStore(path, clock=clock)
     try:
         assert (await second.get(done.id)).result == {"images": []}
-        assert sorted(await second.recover()) == sorted([queued.id, running.id])
+        restarted = {"error": "the server restarted", "type": "server_restarted", "status": 503}
+        assert sorted(await second.recover(restarted)) == sorted([queued.id, running.id])
         for job_id in (queued.id, running.id):
             job = await second.get(job_id)
             assert job.state is JobState.FAILED
-            assert job.error == {"type": "server_restarted", "message": "server restarted"}
-        assert await second.recover() == []
+            assert job.error == restarted
+        assert await second.recover(restarted) == []
         assert (await second.create("w", idempotency_key="k"))[0].id == done.id
     finally:
         second.close()

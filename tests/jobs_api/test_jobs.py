@@ -133,7 +133,8 @@ async def test_finished_jobs_survive_a_restart(comfyui: ComfyUIProcess) -> None:
         await wait_state(http, done, {"succeeded"})
     # a job a killed process left running (written straight into the file)
     store = JobStore(settings.jobs_db)
-    stale, _ = await store.create("test/invert", meta={"request_id": "orphan"})
+    stale, _ = await store.create("test/invert", meta={"request_id": "orphan"},
+                                  idempotency_key="orphan-key")
     await store.mark_running(stale.id, prompt_id="gone")
     store.close()
 
@@ -147,8 +148,17 @@ async def test_finished_jobs_survive_a_restart(comfyui: ComfyUIProcess) -> None:
         events = await sse(http, f"/jobs/{done}/events")
         assert events == [("succeeded", {"id": done, "state": "succeeded"})]
         orphan = (await http.get(f"/jobs/{stale.id}")).json()
-        assert orphan["state"] == "failed" and orphan["error"]["message"] == "server restarted"
+        assert orphan["state"] == "failed"
+        assert orphan["error"]["type"] == "server_restarted"
+        assert "restarted" in orphan["error"]["error"] and orphan["error"]["status"] == 503
         assert (await http.delete(f"/jobs/{stale.id}")).status_code == 409
+        # Replayed by its Idempotency-Key, it answers like any other error: `error` and `type`.
+        replay = await http.post("/workflow/test/invert", json={"input": {"size": 4}},
+                                 headers={"Idempotency-Key": "orphan-key"})
+        assert replay.status_code == 503, replay.text
+        assert replay.headers["Idempotent-Replayed"] == "true"
+        assert replay.json()["type"] == "server_restarted"
+        assert "restarted" in replay.json()["error"] and "status" not in replay.json()
 
 
 async def test_expired_jobs_are_gone(comfyui: ComfyUIProcess) -> None:

@@ -1,0 +1,276 @@
+"""Follow submitted prompts to their end: one shared websocket, and a `/history` poller behind it.
+
+Every prompt gets a tracker before it is submitted (we choose the prompt id), so no websocket
+message is missed. A tracker ends when the websocket closes the prompt (`executing` with
+`node: null`, sent after ComfyUI stores the history entry) or when the poller finds the entry in
+`/history`. The poller runs whether or not the websocket is up (faster while it is down), and
+declares a prompt lost when ComfyUI neither queues nor remembers it, so no wait can hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Literal
+
+from websockets.asyncio.client import connect
+
+from comfygen.comfy.errors import (
+    ComfyError,
+    ComfyExecutionError,
+    ComfyInterruptedError,
+    ComfyTimeoutError,
+    ComfyUnavailableError,
+)
+from comfygen.comfy.models import ProgressEvent, PromptResult
+from comfygen.comfy.rest import ComfyRest
+
+log = logging.getLogger("comfygen.comfy")
+
+CancelOutcome = Literal["deleted", "interrupted", "not_found"]
+
+
+class PromptTracker:
+    """What we know about one submitted prompt."""
+
+    def __init__(self, prompt_id: str) -> None:
+        self.prompt_id = prompt_id
+        self.accepted_at: float | None = None  # monotonic time POST /prompt returned
+        self.closed_by_ws = False  # `executing` node=null seen: history is stored
+        self.ws_outputs: dict[str, Any] | None = None  # `executed` outputs, once the start is seen
+        self.ws_success = False  # `execution_success` seen on the websocket
+        self.ws_messages: list[list[Any]] = []  # status messages, as /history records them
+        self.entry: dict[str, Any] | None = None  # the /history entry, once known
+        self.failure: ComfyError | None = None
+        self.cancelled: CancelOutcome | None = None
+        self.signal = asyncio.Event()
+        self.events: deque[ProgressEvent] = deque(maxlen=256)
+        self.subscribers: list[asyncio.Queue[ProgressEvent | None]] = []
+
+    @property
+    def done(self) -> bool:
+        return self.entry is not None or self.failure is not None
+
+    def push(self, event: ProgressEvent) -> None:
+        self.events.append(event)
+        for q in self.subscribers:
+            q.put_nowait(event)
+
+    def end(self, failure: ComfyError | None = None) -> None:
+        """Record a failure (if given and nothing ended it before), wake the waiter, close
+        the event listeners."""
+        if failure is not None and not self.done:
+            self.failure = failure
+        self.signal.set()
+        self.close_subscribers()
+
+    def close_subscribers(self) -> None:
+        for q in self.subscribers:
+            q.put_nowait(None)
+
+
+class PromptWatcher:
+    """Trackers of one client's prompts, fed by the websocket and the `/history` poller."""
+
+    def __init__(self, rest: ComfyRest, client_id: str, *, heartbeat: float,
+                 poll_interval: float, fast_poll_interval: float, reconnect_max_delay: float,
+                 unavailable_grace: float) -> None:
+        self.rest = rest
+        self.client_id = client_id
+        self.heartbeat = heartbeat
+        self.poll_interval = poll_interval
+        self.fast_poll_interval = fast_poll_interval
+        self.reconnect_max_delay = reconnect_max_delay
+        self.unavailable_grace = unavailable_grace
+        self.trackers: dict[str, PromptTracker] = {}
+        self.connected = asyncio.Event()
+        self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
+        self.closing = False
+        self._poke = asyncio.Event()
+        self._down_since: float | None = None
+
+    def track(self, prompt_id: str) -> PromptTracker:
+        return self.trackers.setdefault(prompt_id, PromptTracker(prompt_id))
+
+    def fail_pending(self, error: ComfyError) -> None:
+        """End every open wait with `error`."""
+        for tracker in list(self.trackers.values()):
+            if not tracker.done:
+                tracker.end(error)
+
+    async def wait(self, prompt_id: str, timeout: float | None) -> PromptResult:
+        """Wait for the prompt to end; return its outputs or raise a typed error."""
+        tracker = self.track(prompt_id)
+        if tracker.accepted_at is None:
+            tracker.accepted_at = time.monotonic()  # submitted elsewhere: poll it like ours
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            while True:
+                if tracker.failure is not None:
+                    raise tracker.failure
+                if tracker.entry is not None:
+                    return result_of(prompt_id, tracker.entry)
+                if tracker.closed_by_ws and tracker.ws_success and tracker.ws_outputs is not None:
+                    # The websocket saw the whole run: its `executed` messages carry exactly
+                    # what /history would list, so skip that round trip.
+                    tracker.entry = {"outputs": tracker.ws_outputs,
+                                     "status": {"status_str": "success", "completed": True,
+                                                "messages": tracker.ws_messages}}
+                    continue
+                if tracker.closed_by_ws:
+                    tracker.closed_by_ws = False
+                    with contextlib.suppress(ComfyError):
+                        entry = await self.rest.history(prompt_id)
+                        if entry is not None:
+                            tracker.entry = entry
+                            continue
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    raise ComfyTimeoutError(prompt_id, timeout or 0.0)
+                tracker.signal.clear()
+                if tracker.done or tracker.closed_by_ws:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(tracker.signal.wait(), remaining)
+        finally:
+            if tracker.done or (deadline is not None and loop.time() >= deadline):
+                tracker.close_subscribers()
+            self.trackers.pop(prompt_id, None)
+
+    async def events(self, prompt_id: str) -> AsyncIterator[ProgressEvent]:
+        """Progress events of one prompt as they arrive, ending when the prompt ends."""
+        tracker = self.track(prompt_id)
+        q: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
+        for ev in tracker.events:
+            q.put_nowait(ev)
+        if tracker.done:
+            q.put_nowait(None)
+        tracker.subscribers.append(q)
+        try:
+            while (ev := await q.get()) is not None:
+                yield ev
+        finally:
+            with contextlib.suppress(ValueError):
+                tracker.subscribers.remove(q)
+
+    # -- the websocket -------------------------------------------------------------------------
+
+    async def ws_loop(self) -> None:
+        ws_url = self.rest.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
+        delay = 0.1
+        while not self.closing:
+            try:
+                async with connect(
+                    ws_url, proxy=None, open_timeout=5, ping_interval=self.heartbeat,
+                    compression=None,  # loopback or LAN: deflate costs CPU on both ends
+                    ping_timeout=self.heartbeat, close_timeout=2, max_size=None, max_queue=1024,
+                ) as ws:
+                    self.connected.set()
+                    self.ws_connects += 1
+                    delay = 0.1
+                    self._poke.set()  # catch up on anything that ended while we were away
+                    async for message in ws:
+                        if isinstance(message, str):
+                            self.dispatch(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                log.debug("ComfyUI websocket dropped: %r", exc)
+            finally:
+                if self.connected.is_set():
+                    self.connected.clear()
+                    self._poke.set()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.reconnect_max_delay)
+
+    def dispatch(self, raw: str) -> None:
+        """Route one websocket message to the tracker of its prompt."""
+        try:
+            msg = json.loads(raw)
+        except ValueError:
+            return
+        kind = msg.get("type")
+        data = msg.get("data") or {}
+        if not isinstance(data, dict):
+            return
+        tracker = self.trackers.get(str(data.get("prompt_id")))
+        if tracker is None:
+            return
+        tracker.push(ProgressEvent(kind, data))
+        if kind in ("execution_start", "execution_cached", "execution_success"):
+            tracker.ws_messages.append([kind, data])
+        if kind == "execution_start":
+            tracker.ws_outputs = {}
+        elif kind == "executed" and tracker.ws_outputs is not None and data.get("output"):
+            tracker.ws_outputs[str(data.get("node"))] = data["output"]
+        elif kind == "execution_success":
+            tracker.ws_success = True
+        if kind == "executing" and data.get("node") is None:
+            tracker.closed_by_ws = True
+            tracker.end()
+
+    # -- the poller ----------------------------------------------------------------------------
+
+    async def poll_loop(self) -> None:
+        while not self.closing:
+            interval = self.poll_interval if self.connected.is_set() else self.fast_poll_interval
+            self._poke.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), interval)
+            if not any(not t.done and t.accepted_at is not None for t in self.trackers.values()):
+                continue
+            try:
+                await self._poll_once()
+                self._down_since = None
+            except ComfyError as exc:
+                now = time.monotonic()
+                self._down_since = self._down_since or now
+                if now - self._down_since >= self.unavailable_grace:
+                    self.fail_pending(ComfyUnavailableError(
+                        f"ComfyUI at {self.rest.url} has been unreachable for "
+                        f"{now - self._down_since:.1f}s: {exc}"))
+            except Exception:  # noqa: BLE001 - the poller must survive anything
+                log.exception("ComfyUI poller failed")
+
+    async def _poll_once(self) -> None:
+        snapshot = time.monotonic()
+        q = await self.rest.queue()
+        queued = set(q.running) | set(q.pending)
+        for tracker in list(self.trackers.values()):
+            if tracker.done or tracker.accepted_at is None or tracker.prompt_id in queued:
+                continue
+            if tracker.accepted_at > snapshot:
+                continue  # accepted after the queue snapshot: look next round
+            entry = await self.rest.history(tracker.prompt_id)
+            if entry is not None:
+                tracker.entry = entry
+            elif tracker.cancelled == "deleted":
+                tracker.failure = ComfyInterruptedError(tracker.prompt_id, {"removed": True})
+            else:
+                tracker.failure = ComfyUnavailableError(
+                    f"ComfyUI no longer knows prompt {tracker.prompt_id}: it was neither queued "
+                    "nor in its history (ComfyUI restarted or the prompt was deleted)")
+            tracker.end()
+
+
+def result_of(prompt_id: str, entry: Mapping[str, Any]) -> PromptResult:
+    """Turn a /history entry into a result, or raise the error it records."""
+    status = entry.get("status") or {}
+    messages = status.get("messages") or []
+    for item in messages:
+        if not isinstance(item, list | tuple) or len(item) != 2:
+            continue
+        event, data = item
+        if event == "execution_error":
+            raise ComfyExecutionError(prompt_id, data)
+        if event == "execution_interrupted":
+            raise ComfyInterruptedError(prompt_id, data)
+    if status.get("status_str") == "error":
+        raise ComfyExecutionError(prompt_id, {"exception_message": "ComfyUI reported an error"})
+    return PromptResult.from_history(prompt_id, entry)
