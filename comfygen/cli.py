@@ -22,7 +22,9 @@ out = Console()
 err = Console(stderr=True)
 
 RootOpt = Annotated[
-    Path | None, typer.Option("--root", help="Project folder (default: nearest pyproject.toml).")
+    Path | None,
+    typer.Option("--root", help="Project folder (default: the nearest folder with comfygen.toml "
+                 "or a [tool.comfygen] table in pyproject.toml, from here upwards)."),
 ]
 UrlOpt = Annotated[
     str | None,
@@ -33,7 +35,10 @@ UrlOpt = Annotated[
 
 
 def _config(root: Path | None, url: str | None = None) -> GeneratorConfig:
-    return load_config(root, comfyui_url=url)
+    try:
+        return load_config(root, comfyui_url=url)
+    except GenerationError as exc:
+        raise _fail(exc) from None
 
 
 def _report(problems: list[Problem]) -> None:
@@ -105,15 +110,19 @@ def list_cmd(root: RootOpt = None) -> None:
 def add_workflow_cmd(
     path: Annotated[str, typer.Argument(help="MODEL/NAME, e.g. sd3.5-medium/txt2img.")],
     workflow: Annotated[
-        Path,
+        Path | None,
         typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format)."),
-    ],
+    ] = None,
     spec: Annotated[
         Path | None,
         typer.Option(
             "--spec", exists=True, dir_okay=False, help="Mapping spec; drafted when left out."
         ),
     ] = None,
+    builtin: Annotated[
+        bool, typer.Option("--builtin", help="Add the workflow of that name that ships with "
+                           "comfygen (e.g. sd3.5-medium/txt2img), spec included.")
+    ] = False,
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing workflow of that name.")
     ] = False,
@@ -121,8 +130,18 @@ def add_workflow_cmd(
     url: UrlOpt = None,
 ) -> None:
     """Copy a workflow (and spec) into workflow_templates/ and regenerate."""
+    from comfygen.scaffold import builtin_workflow
+
     config = _config(root, url)
     try:
+        if builtin:
+            if workflow is not None or spec is not None:
+                raise GenerationError([Problem(path, "--builtin takes no workflow or --spec: "
+                                                     "they ship with comfygen")])
+            workflow, spec = builtin_workflow(path)
+        elif workflow is None:
+            raise GenerationError([Problem(path, "give the exported workflow file (or --builtin "
+                                                 "for a workflow that ships with comfygen)")])
         added = add_workflow(config, path, workflow, spec, force=force)
     except GenerationError as exc:
         raise _fail(exc) from None
@@ -134,6 +153,42 @@ def add_workflow_cmd(
     )
 
 
+@app.command("init")
+def init_cmd(
+    folder: Annotated[Path, typer.Argument(help="The project folder (made if missing).")] = Path(),
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Take the node definitions from this running ComfyUI "
+                     "(default: the snapshot of ComfyUI 0.3.75 that ships with comfygen)."),
+    ] = None,
+) -> None:
+    """Make a new comfygen project: config, workflow_templates/, generated/, a CI test."""
+    from comfygen.scaffold import init_project
+
+    body = _object_info(url) if url else None
+    try:
+        made = init_project(folder, body)
+    except GenerationError as exc:
+        raise _fail(exc) from None
+    for path in made.written:
+        out.print(f"wrote {path.relative_to(made.root)}", highlight=False)
+    out.print(f"comfygen project ready in {made.root}; next: `comfygen add-workflow MODEL/NAME "
+              "workflow.json` (see README.md there)", highlight=False)
+
+
+def _object_info(url: str) -> bytes:
+    """A running ComfyUI's /object_info body, or exit naming the URL and the reason."""
+    import httpx
+
+    try:
+        response = httpx.get(url.rstrip("/") + "/object_info", timeout=60)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        err.print(f"[red]error: could not read {url}/object_info: {exc}[/red]")
+        raise typer.Exit(1) from None
+    return response.content
+
+
 @nodes_app.command("refresh")
 def nodes_refresh_cmd(
     url: Annotated[
@@ -142,21 +197,15 @@ def nodes_refresh_cmd(
     root: RootOpt = None,
 ) -> None:
     """Save the live ComfyUI's /object_info as the project's node definitions snapshot."""
-    import httpx
+    import json
 
     from comfygen.nodedefs import dump_object_info
 
     config = _config(root)
-    try:
-        response = httpx.get(url.rstrip("/") + "/object_info", timeout=60)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        err.print(f"[red]error: could not read {url}/object_info: {exc}[/red]")
-        raise typer.Exit(1) from None
-    config.object_info_path.write_text(dump_object_info(response.json()), encoding="utf-8")
+    raw = json.loads(_object_info(url))
+    config.object_info_path.write_text(dump_object_info(raw), encoding="utf-8")
     out.print(
-        f"wrote {config.object_info_path.relative_to(config.root)} "
-        f"({len(response.json())} node classes)"
+        f"wrote {config.object_info_path.relative_to(config.root)} ({len(raw)} node classes)"
     )
 
 
@@ -189,11 +238,21 @@ def serve_cmd(
     log_level: Annotated[
         str | None, typer.Option("--log-level", help="critical, error, warning, info or debug.")
     ] = None,
+    root: RootOpt = None,
 ) -> None:
-    """Serve every generated workflow at POST /workflow/<model>/<name> (see docs/configuration.md)."""
+    """Serve the project's workflows at POST /workflow/<model>/<name> (see docs/configuration.md)."""
+    from comfygen.registry import load_workflows
     from server.main import serve
-    from server.settings import Settings
+    from server.settings import project_settings
 
+    config = _config(root)
+    try:
+        workflows = load_workflows(config)
+    except GenerationError as exc:
+        _report(exc.problems)
+        err.print("[red]generated/ is out of date with its sources; not serving. Run "
+                  "`comfygen generate` (and commit the result).[/red]")
+        raise typer.Exit(1) from None
     flags = {
         "host": host,
         "port": port,
@@ -202,7 +261,8 @@ def serve_cmd(
         "comfyui_base_dir": comfyui_base_dir,
         "log_level": log_level,
     }
-    serve(Settings(**{k: v for k, v in flags.items() if v is not None}))
+    serve(project_settings(config.server, **{k: v for k, v in flags.items() if v is not None}),
+          workflows)
 
 
 @app.command("run")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from comfygen.config import GeneratorConfig
 from comfygen.errors import GenerationError, Problem, Severity, has_errors
 from comfygen.ir import WorkflowIR
-from comfygen.nodedefs import NodeDefs
+from comfygen.nodedefs import NodeDefs, dump_object_info
 from comfygen.parser import parse
 from comfygen.render.code import (
     render_package_init,
@@ -102,6 +103,7 @@ def build_irs(
 
 def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> GenerationResult:
     """Render every workflow; raise GenerationError listing all errors if there are any."""
+    nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
     irs, warnings = build_irs(config, nodedefs)
     result = GenerationResult(irs=irs, problems=warnings)
     out = config.output_path
@@ -111,13 +113,14 @@ def generate(config: GeneratorConfig, nodedefs: NodeDefs | None = None) -> Gener
         init = out / ir.package / "__init__.py"
         result.files.setdefault(init, render_package_init([f"{templates}/{ir.model}"]))
     result.files[out / "__init__.py"] = render_package_init([templates])
-    result.files[out / "registry.py"] = render_registry(irs, config.package)
-    result.files[out / "manifest.json"] = manifest(irs)
+    result.files[out / "registry.py"] = render_registry(irs)
+    result.files[out / "manifest.json"] = manifest(irs, config.root, nodedefs_digest(nodedefs))
     return result
 
 
-def manifest(irs: list[WorkflowIR]) -> str:
-    """A machine-readable index of what was generated (paths, sources, fields)."""
+def manifest(irs: list[WorkflowIR], root: Path, defs_digest: str) -> str:
+    """A machine-readable index of what was generated (paths, sources, fields), with a digest
+    of each workflow's sources so that a server can tell a stale package at start."""
     data = {
         ir.path: {
             "module": f"{ir.package}.{ir.module}",
@@ -125,10 +128,51 @@ def manifest(irs: list[WorkflowIR]) -> str:
             "spec": ir.spec_file,
             "fields": [f.name for f in ir.fields],
             "outputs": [o.node for o in ir.outputs],
+            "sources_sha256": sources_digest(
+                root / ir.workflow_file, root / ir.spec_file, defs_digest),
         }
         for ir in sorted(irs, key=lambda i: i.path)
     }
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def nodedefs_digest(nodedefs: NodeDefs) -> str:
+    """sha256 of the node definitions as the snapshot file writes them."""
+    return hashlib.sha256(dump_object_info(nodedefs.raw).encode()).hexdigest()
+
+
+def sources_digest(workflow: Path, spec: Path, defs_digest: str) -> str:
+    """sha256 over a workflow file, its spec and the node definitions it was generated with."""
+    digest = hashlib.sha256(defs_digest.encode())
+    for path in (workflow, spec):
+        digest.update(b"\0" + (path.read_bytes() if path.exists() else b""))
+    return digest.hexdigest()
+
+
+def stale_workflows(config: GeneratorConfig) -> list[Problem]:
+    """What changed in the sources since `generated/` was written (a cheap check: digests, no
+    rendering); empty when the package is up to date with them."""
+    shown = config.output_path / "manifest.json"
+    try:
+        recorded = json.loads(shown.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [Problem(str(shown), "missing or unreadable: run `comfygen generate`")]
+    sources, _ = discover(config.templates_path, config.root)
+    defs = nodedefs_digest(load_nodedefs(config.model_copy(update={"comfyui_url": None})))
+    problems = []
+    for source in sources:
+        entry = recorded.pop(source.path, None)
+        if entry is None:
+            problems.append(Problem(source.rel(source.workflow_path),
+                                    "not generated yet: run `comfygen generate`"))
+        elif entry.get("sources_sha256") != sources_digest(
+                source.workflow_path, source.spec_path, defs):
+            problems.append(Problem(source.rel(source.workflow_path),
+                                    "its workflow, spec or the node definitions changed since "
+                                    "generated/ was written: run `comfygen generate`"))
+    problems.extend(Problem(entry.get("workflow", path), "generated, but its source is gone: run "
+                            "`comfygen generate`") for path, entry in recorded.items())
+    return problems
 
 
 def stale_files(result: GenerationResult, output_dir: Path) -> list[Path]:

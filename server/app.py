@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -20,16 +19,11 @@ from server.jobs import routes as job_routes
 from server.jobs.manager import JobManager
 from server.runs import prompt, workflows
 from server.security import access
-from server.settings import Settings, get_settings
+from server.settings import Settings
 from server.version import VERSION
 from server.webhooks.sender import WebhookSender
 
 log = logging.getLogger("comfygen.server")
-
-
-def load_registry() -> Mapping[str, Workflow]:
-    """The generated registry (`generated.registry.WORKFLOWS`)."""
-    return importlib.import_module("generated.registry").WORKFLOWS
 
 
 def make_supervisor(settings: Settings) -> Supervisor:
@@ -57,11 +51,8 @@ def make_supervisor(settings: Settings) -> Supervisor:
     return Supervisor(process=process, **common)
 
 
-def create_app(settings: Settings | None = None,
-               registry: Mapping[str, Workflow] | None = None) -> FastAPI:
+def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
     """The app: probes, /models, /prompt, one route per workflow, live /openapi.json, /docs."""
-    settings = settings or get_settings()
-    registry = load_registry() if registry is None else registry
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

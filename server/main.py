@@ -1,4 +1,5 @@
-"""`serve(settings)`: run the app under uvicorn (what `comfygen serve` calls)."""
+"""Serve a project's workflows under uvicorn (what `comfygen serve` calls); `python -m
+server.main` serves the project the working directory belongs to."""
 
 from __future__ import annotations
 
@@ -6,16 +7,16 @@ from collections.abc import Mapping
 
 import uvicorn
 
+from comfygen.config import load_config
+from comfygen.registry import load_workflows
 from comfygen.runtime import Workflow
 from server.app import create_app
-from server.settings import Settings, get_settings
+from server.settings import Settings, project_settings
 
 
-def serve(settings: Settings | None = None,
-          registry: Mapping[str, Workflow] | None = None) -> None:
+def serve(settings: Settings, workflows: Mapping[str, Workflow]) -> None:
     """Serve until SIGTERM/SIGINT; then drain in-flight work and stop the ComfyUI child."""
-    settings = settings or get_settings()
-    app = create_app(settings, registry)
+    app = create_app(settings, workflows)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         timeout_graceful_shutdown=settings.drain_timeout or None, lifespan="on",
@@ -23,5 +24,10 @@ def serve(settings: Settings | None = None,
     uvicorn.Server(config).run()
 
 
+def main() -> None:
+    project = load_config()
+    serve(project_settings(project.server), load_workflows(project))
+
+
 if __name__ == "__main__":
-    serve()
+    main()

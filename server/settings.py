@@ -1,16 +1,17 @@
-"""Server settings: init arguments (CLI flags) > COMFYGEN_* environment > `[tool.comfygen.server]`."""
+"""Server settings: init arguments (CLI flags) > COMFYGEN_* environment > the project's own
+settings table (`[server]` of comfygen.toml, or `[tool.comfygen.server]` of pyproject.toml)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
-    PyprojectTomlConfigSettingsSource,
     SettingsConfigDict,
 )
 
@@ -21,7 +22,6 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="COMFYGEN_",
         extra="ignore",
-        pyproject_toml_table_header=("tool", "comfygen", "server"),
         use_attribute_docstrings=True,
     )
 
@@ -165,10 +165,22 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings)
 
 
-@lru_cache
-def get_settings() -> Settings:
-    """The process-wide settings (built on first use, never at import time)."""
-    return Settings()
+def project_settings(table: Mapping[str, Any], **flags: Any) -> Settings:
+    """Settings for a project: `flags` (CLI flags) over COMFYGEN_* over the project's `table`."""
+
+    class ProjectSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, InitSettingsSource(settings_cls, dict(table)))
+
+    return ProjectSettings(**flags)

@@ -90,17 +90,13 @@ def render_workflow_module(ir: WorkflowIR) -> str:
     return format_python(text)
 
 
-def render_registry(irs: list[WorkflowIR], package: str) -> str:
+def render_registry(irs: list[WorkflowIR]) -> str:
     text = (
         environment()
         .get_template("registry.py.jinja")
-        .render(
-            irs=sorted(irs, key=lambda i: i.path),
-            package=package,
-            header=header([]),
-        )
+        .render(irs=sorted(irs, key=lambda i: i.path), header=header([]))
     )
-    return format_python(text, first_party=(package,))
+    return format_python(text)
 
 
 def render_package_init(sources: list[str]) -> str:

@@ -134,11 +134,11 @@ def serve_command(line: str) -> str:
 # -- files shown in the guides are the files -------------------------------------------------
 
 SHOWN = [
-    ("getting-started.md", "json", 0, "invert/workflow.json"),
-    ("getting-started.md", "yaml", 0, "invert/spec.yaml"),
-    ("models-and-custom-nodes.md", "python", 0, "custom_node/comfygen_example_nodes/__init__.py"),
-    ("models-and-custom-nodes.md", "json", 0, "custom_node/tint.json"),
-    ("models-and-custom-nodes.md", "yaml", 0, "custom_node/tint.yaml"),
+    ("getting-started.md", "json", 0, "docs/examples/invert/workflow.json"),
+    ("getting-started.md", "yaml", 0, "docs/examples/invert/spec.yaml"),
+    ("models-and-custom-nodes.md", "python", 0, "docs/examples/custom_node/comfygen_example_nodes/__init__.py"),
+    ("models-and-custom-nodes.md", "json", 0, "docs/examples/custom_node/tint.json"),
+    ("models-and-custom-nodes.md", "yaml", 0, "docs/examples/custom_node/tint.yaml"),
     ("deployment.md", "dockerfile", 0, "deploy/Dockerfile"),
     ("deployment.md", "yaml", 0, "deploy/kubernetes.yaml"),
 ]
@@ -146,7 +146,7 @@ SHOWN = [
 
 @pytest.mark.parametrize(("doc", "lang", "index", "path"), SHOWN)
 def test_code_blocks_are_the_example_files(doc: str, lang: str, index: int, path: str) -> None:
-    assert blocks(doc, lang)[index] == (EXAMPLES / path).read_text(encoding="utf-8")
+    assert blocks(doc, lang)[index] == (ROOT / path).read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("doc", ["getting-started.md", "models-and-custom-nodes.md",
@@ -262,14 +262,14 @@ def test_overhead_benchmark_runs_and_prints_the_documented_tables(comfyui_home: 
 
 def test_deployment_settings_are_real_settings() -> None:
     """Every COMFYGEN_* variable the deployment guide sets is a setting that parses."""
-    text = (DOCS / "deployment.md").read_text() + (EXAMPLES / "deploy/kubernetes.yaml").read_text()
+    text = (DOCS / "deployment.md").read_text() + (ROOT / "deploy/kubernetes.yaml").read_text()
     names = set(re.findall(r"COMFYGEN_([A-Z_]+)", text))
     fields = {name.upper() for name in Settings.model_fields}
     assert names and names <= fields, names - fields
 
 
 def test_kubernetes_manifest_probes_the_server() -> None:
-    docs = list(yaml.safe_load_all((EXAMPLES / "deploy/kubernetes.yaml").read_text()))
+    docs = list(yaml.safe_load_all((ROOT / "deploy/kubernetes.yaml").read_text()))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -287,7 +287,7 @@ def test_kubernetes_manifest_probes_the_server() -> None:
 
 def test_dockerfile_runs_a_real_command() -> None:
     """No container runtime here: check what the image would run against the project."""
-    text = (EXAMPLES / "deploy/Dockerfile").read_text()
+    text = (ROOT / "deploy/Dockerfile").read_text()
     for source in re.findall(r"^COPY (?!--from)(\S+) ", text, re.M):
         assert (ROOT / source).exists(), source
     cmd = json.loads(re.search(r"^CMD (.+)$", text, re.M).group(1))
@@ -295,7 +295,7 @@ def test_dockerfile_runs_a_real_command() -> None:
     exposed = re.search(r"^EXPOSE (\d+)$", text, re.M).group(1)
     assert f"COMFYGEN_PORT={exposed}" in text
     help_text = sh(f".venv/bin/comfygen {' '.join(cmd[1:])} --help", ROOT).stdout
-    assert "Serve every generated workflow" in help_text
+    assert "Serve the project's workflows" in help_text
 
 
 def test_gpu_machine_commands() -> None:

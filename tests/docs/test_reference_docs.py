@@ -35,12 +35,13 @@ from PIL import Image
 from pydantic import ConfigDict, Field
 
 from comfygen.comfy.launcher import ComfyUIProcess
+from comfygen.config import load_config
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.input import RANDOM_KEY
 from server.app import create_app
 from server.media.limits import MediaLimits
 from server.security.policy import UrlPolicy
-from server.settings import Settings
+from server.settings import Settings, project_settings
 from server.webhooks.deliver import RetryPolicy
 from tests.e2e.conftest import sd35_fixture_dir  # noqa: F401  (a fixture)
 from tests.jobs_api.live import SECRET, live, settings_for
@@ -370,12 +371,14 @@ def test_pyproject_table_and_priorities(clean_env: pytest.MonkeyPatch, tmp_path:
     (table,) = blocks(CONFIG, "toml")
     (tmp_path / "pyproject.toml").write_text(table)
     values = tomllib.loads(table)["tool"]["comfygen"]["server"]
-    settings = Settings()
+    project = load_config()  # the working directory's project
+    settings = project_settings(project.server)
     assert {k: getattr(settings, k) for k in values} == values
     assert settings.attached
     clean_env.setenv("COMFYGEN_REQUEST_TIMEOUT", "7")  # the environment beats pyproject.toml
-    assert Settings().request_timeout == 7
-    assert Settings(request_timeout=9).request_timeout == 9  # and a CLI flag beats both
+    assert project_settings(project.server).request_timeout == 7
+    # and a CLI flag beats both
+    assert project_settings(project.server, request_timeout=9).request_timeout == 9
 
 
 def test_environment_examples_parse(clean_env: pytest.MonkeyPatch) -> None:

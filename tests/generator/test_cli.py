@@ -87,8 +87,9 @@ def test_add_workflow_drafts_a_spec(project: Path) -> None:
 def test_generated_registry_imports_and_builds(project: Path) -> None:
     add_pipeline(project)
     code = (
-        "from generated.registry import WORKFLOWS; import json; "
-        "w = WORKFLOWS['demo/pipeline']; print(json.dumps(w.build({'width': 10})))"
+        "from comfygen.config import load_config; from comfygen.registry import load_workflows; "
+        "import json; w = load_workflows(load_config())['demo/pipeline']; "
+        "print(json.dumps(w.build({'width': 10})))"
     )
     proc = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

@@ -14,7 +14,7 @@ import pytest
 
 from comfygen.runtime import ChoiceSource
 from comfygen.runtime.choices import live_choices
-from generated.registry import WORKFLOWS
+from tests.repo_project import WORKFLOWS
 
 from .helpers import NODEDEFS
 

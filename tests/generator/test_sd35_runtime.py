@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from comfygen.runtime.choices import check_choices
-from generated.registry import WORKFLOWS
+from tests.repo_project import WORKFLOWS
 
 from .helpers import NODEDEFS
 

@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from generated.registry import WORKFLOWS
 from tests.generator.helpers import import_module_text, render_case
+from tests.repo_project import WORKFLOWS
 
 CASES = Path(__file__).parents[1] / "cases"
 SD35_FILES = (

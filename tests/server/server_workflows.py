@@ -100,7 +100,7 @@ CKPT = Workflow(
 
 def registry() -> dict[str, Workflow]:
     """The test registry, plus the generated SD3.5 workflow."""
-    from generated.registry import WORKFLOWS
+    from tests.repo_project import WORKFLOWS
 
     flows = [
         invert(),
