@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from server.jobs import Job, JobEvent
+from server.jobs import JobEvent
 from server.jobs.manager import JobManager
-from server.runs.answer import job_links
-from server.runs.schemas import ErrorBody, JobView
+from server.jobs.views import JobView
+from server.runs.schemas import ErrorBody
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 PING_INTERVAL = 15.0
@@ -27,33 +27,21 @@ def _jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
-def view(job: Job, **extra: Any) -> dict[str, Any]:
-    """The public form of a job record."""
-    stamp = lambda t: t.isoformat().replace("+00:00", "Z") if t else None  # noqa: E731
-    return {
-        "id": job.id, "request_id": job.meta.get("request_id"), "workflow": job.workflow,
-        "state": job.state.value, "progress": job.progress.model_dump(),
-        "prompt_id": job.prompt_id, "created_at": stamp(job.created_at),
-        "updated_at": stamp(job.updated_at), "expires_at": stamp(job.expires_at),
-        "result": job.result, "error": job.error, **job_links(job.id), **extra,
-    }
-
-
-@router.get("/{job_id}", summary="Job status", response_model=JobView, responses=NOT_FOUND,
+@router.get("/{job_id}", summary="Job status", response_class=JSONResponse, responses=NOT_FOUND,
             description="State, progress and, once final, the result (the 200 body the request "
                         "would have had) or the error.")
-async def get_job(job_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(view(await _jobs(request).get(job_id)))
+async def get_job(job_id: str, request: Request) -> JobView:
+    return JobView.from_job(await _jobs(request).get(job_id))
 
 
 @router.delete(
-    "/{job_id}", summary="Cancel a job", response_model=JobView,
+    "/{job_id}", summary="Cancel a job", response_class=JSONResponse,
     responses={**NOT_FOUND, 409: {"model": ErrorBody, "description": "The job already ended"}},
     description="Removes the prompt from ComfyUI's queue if it is pending (`cancelled: "
                 "\"deleted\"`), interrupts it if it is running (`\"interrupted\"`).")
-async def cancel_job(job_id: str, request: Request) -> JSONResponse:
+async def cancel_job(job_id: str, request: Request) -> JobView:
     job, outcome = await _jobs(request).cancel(job_id)
-    return JSONResponse(view(job, cancelled=outcome))
+    return JobView.from_job(job, cancelled=outcome)
 
 
 @router.get(
