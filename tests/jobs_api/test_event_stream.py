@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import httpx
@@ -45,7 +46,7 @@ def jobs_app(jobs: FakeJobs) -> FastAPI:
     return app
 
 
-async def until(condition, timeout: float = 5.0) -> None:  # noqa: ANN001
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.02)
