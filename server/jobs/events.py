@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,11 +19,6 @@ class JobEvent:
     type: str
     data: dict[str, Any]
     final: bool = False
-
-    def to_sse(self) -> str:
-        """The event in `text/event-stream` form."""
-        payload = json.dumps(self.data, separators=(",", ":"))
-        return f"id: {self.seq}\nevent: {self.type}\ndata: {payload}\n\n"
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """`multipart/form-data` on the JSON endpoints: the envelope as a JSON part or form fields, files
 by field name.
 
-A multipart request is turned into the JSON envelope the endpoint validates as usual; each file
-part's bytes wait in `request.state.uploads` and its input field carries a placeholder until the
-media step replaces it with the checked upload.
+Starlette's form parser (python-multipart) reads the parts; they are turned into the JSON envelope
+the endpoint validates as usual, handed on as the body of a new request. Each file part's bytes
+wait in `request.state.uploads` and its input field carries a placeholder until the media step
+replaces it with the checked upload.
 
 Parts understood:
 
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
-from email.message import Message
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from python_multipart.multipart import parse_options_header
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.types import Message
 
 from server.errors import ApiError
 from server.media.inputs import UPLOAD_PLACEHOLDER
@@ -31,83 +34,40 @@ from server.media.inputs import UPLOAD_PLACEHOLDER
 MAX_PARTS = 200
 ENVELOPE_TEXT = ("id", "webhook", "webhook_v2")
 ENVELOPE_JSON = ("convert_output", "credentials")
+CONVERTED_HEADERS = (b"content-type", b"content-length")
 
 
-@dataclass(frozen=True)
-class Part:
-    name: str
-    filename: str | None
-    content_type: str | None
-    data: bytes
-
-
-def parse_multipart(body: bytes, content_type: str) -> list[Part]:
-    """Split a multipart/form-data body into its parts (raise ApiError 400 when malformed)."""
-    header = Message()
-    header["content-type"] = content_type
-    boundary = header.get_param("boundary")
-    if not isinstance(boundary, str) or not boundary or len(boundary) > 200:
-        raise _bad("the multipart Content-Type has no boundary")
-    delimiter = b"--" + boundary.encode("latin-1")
-    chunks = body.split(delimiter)
-    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
-        raise _bad("the multipart body does not end with its closing boundary")
-    parts = []
-    for chunk in chunks[1:-1]:
-        if not chunk.startswith(b"\r\n") or not chunk.endswith(b"\r\n"):
-            raise _bad("a multipart part is not framed by CRLF")
-        head, sep, data = chunk[2:-2].partition(b"\r\n\r\n")
-        if not sep:
-            raise _bad("a multipart part has no blank line after its headers")
-        message = Message()
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            key, colon, value = line.partition(":")
-            if colon:
-                message[key.strip()] = value.strip()
-        name = message.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or not name:
-            raise _bad("a multipart part has no name (Content-Disposition: form-data; name=...)")
-        filename = message.get_param("filename", header="content-disposition")
-        parts.append(Part(name, filename if isinstance(filename, str) else None,
-                          message.get_content_type() if "content-type" in message else None,
-                          data))
-        if len(parts) > MAX_PARTS:
-            raise _bad(f"more than {MAX_PARTS} multipart parts")
-    return parts
-
-
-def to_envelope(parts: list[Part], media_fields: frozenset[str]
+def to_envelope(parts: Sequence[tuple[str, str | bytes]], media_fields: frozenset[str]
                 ) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """The JSON envelope and the uploaded files by field name."""
+    """The JSON envelope and the uploaded files by field name, from each part's name and its
+    text (a field) or bytes (a file)."""
     envelope: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
     uploads: dict[str, bytes] = {}
-    for part in parts:
-        field = part.name.removeprefix("input.")
-        if part.filename is not None:
+    for name, value in parts:
+        field = name.removeprefix("input.")
+        if isinstance(value, bytes):
             if field not in media_fields:
                 known = ", ".join(sorted(media_fields)) or "none"
-                raise _bad(f"file part {part.name!r} is not a media field of this workflow "
-                           f"(media fields: {known})", loc=part.name)
-            uploads[field] = part.data
-            continue
-        text = _text(part)
-        if part.name == "request":
-            value = _json(part.name, text)
-            if not isinstance(value, dict):
+                raise _bad(f"file part {name!r} is not a media field of this workflow "
+                           f"(media fields: {known})", loc=name)
+            uploads[field] = value
+        elif name == "request":
+            request = _json(name, value)
+            if not isinstance(request, dict):
                 raise _bad("the `request` part must be a JSON object", loc="request")
-            envelope.update(value)
-        elif part.name == "input":
-            value = _json(part.name, text)
-            if not isinstance(value, dict):
+            envelope.update(request)
+        elif name == "input":
+            input_ = _json(name, value)
+            if not isinstance(input_, dict):
                 raise _bad("the `input` part must be a JSON object", loc="input")
-            inputs.update(value)
-        elif part.name in ENVELOPE_TEXT:
-            envelope[part.name] = text
-        elif part.name in ENVELOPE_JSON:
-            envelope[part.name] = _json(part.name, text)
+            inputs.update(input_)
+        elif name in ENVELOPE_TEXT:
+            envelope[name] = value
+        elif name in ENVELOPE_JSON:
+            envelope[name] = _json(name, value)
         else:
-            inputs[field] = text
+            inputs[field] = value
     if inputs:
         merged = envelope.get("input")
         envelope["input"] = {**(merged if isinstance(merged, dict) else {}), **inputs}
@@ -133,7 +93,7 @@ def media_route(media_fields: frozenset[str]) -> type[APIRoute]:
             async def route(request: Request) -> Response:
                 ctype = request.headers.get("content-type", "")
                 if ctype.lower().startswith("multipart/form-data"):
-                    request = await _as_json(request, ctype, media_fields)
+                    request = await _as_json(request, media_fields)
                 return await handler(request)
 
             return route
@@ -141,23 +101,59 @@ def media_route(media_fields: frozenset[str]) -> type[APIRoute]:
     return MultipartRoute
 
 
-async def _as_json(request: Request, ctype: str, media_fields: frozenset[str]) -> Request:
-    envelope, uploads = to_envelope(parse_multipart(await request.body(), ctype), media_fields)
-    scope = dict(request.scope)
-    scope["headers"] = [(k, v) for k, v in request.scope["headers"] if k != b"content-type"]
-    scope["headers"].append((b"content-type", b"application/json"))
-    converted = Request(scope, request.receive)
-    converted._body = json.dumps(envelope).encode()
+async def _as_json(request: Request, media_fields: frozenset[str]) -> Request:
+    """The same request with the envelope as its JSON body and the files in `state.uploads`."""
+    envelope, uploads = to_envelope(await read_parts(request), media_fields)
+    body = json.dumps(envelope).encode()
+    sent = False
+
+    async def receive() -> Message:  # the JSON body once, then the client's own messages
+        nonlocal sent
+        if sent:
+            return await request.receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    headers = [(k, v) for k, v in request.scope["headers"] if k not in CONVERTED_HEADERS]
+    headers += [(b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode())]
+    converted = Request({**request.scope, "headers": headers}, receive)
     converted.state.uploads = uploads
     return converted
 
 
-def _text(part: Part) -> str:
+async def read_parts(request: Request) -> list[tuple[str, str | bytes]]:
+    """Each part's name and text (a field) or bytes (a file), parsed by Starlette's form parser
+    (python-multipart); ApiError 400 when the body is malformed."""
+    _, params = parse_options_header(request.headers.get("content-type", ""))
+    boundary = params.get(b"boundary")
+    if not boundary:
+        raise _bad("the multipart Content-Type has no boundary")
+    body = await request.body()  # the request keeps it: the form parser reads it from there
+    if b"\r\n--" + boundary + b"--" not in body:  # python-multipart would return the parts
+        raise _bad("the multipart body does not end with its closing boundary")  # so far
+    parts: list[tuple[str, str | bytes]] = []
     try:
-        return part.data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise _bad(f"part {part.name!r} is not UTF-8 text (send files with a filename)",
-                   loc=part.name) from None
+        async with request.form(max_files=MAX_PARTS, max_fields=MAX_PARTS,
+                                max_part_size=request.app.state.settings.max_body_size) as form:
+            for name, value in form.multi_items():
+                if not name:
+                    raise _bad("a multipart part has no name "
+                               "(Content-Disposition: form-data; name=...)")
+                if isinstance(value, UploadFile):
+                    parts.append((name, await value.read()))
+                elif value.isascii() or value.encode() in body:
+                    parts.append((name, value))
+                else:  # Starlette decodes a part that is not UTF-8 as Latin-1
+                    raise _bad(f"part {name!r} is not UTF-8 text (send files with a filename)",
+                               loc=name)
+    except HTTPException as exc:  # Starlette's 400 for a malformed body
+        if exc.status_code != 400:  # e.g. the body limit's 413
+            raise
+        raise _bad(str(exc.detail).rstrip(".")) from None
+    if len(parts) > MAX_PARTS:
+        raise _bad(f"more than {MAX_PARTS} multipart parts")
+    return parts
 
 
 def _json(name: str, text: str) -> Any:

@@ -16,6 +16,7 @@ from server.errors import ApiError
 from server.execution.runner import Run, Runner
 from server.jobs import IdempotencyConflict, Job
 from server.jobs.manager import JobManager, Submission
+from server.jobs.views import job_links
 from server.media.multipart import uploads_digest
 from server.runs.schemas import Accepted, Envelope
 from server.security import FetchError, UrlCredentials, UrlRefused
@@ -144,8 +145,6 @@ def finished(job: Job) -> JSONResponse:
     return JSONResponse(error, status)
 
 
-def job_links(job_id: str) -> dict[str, str]:
-    return {"status_url": f"/jobs/{job_id}", "events_url": f"/jobs/{job_id}/events"}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {

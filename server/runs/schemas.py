@@ -68,32 +68,3 @@ class Accepted(BaseModel):
     events_url: str = Field(description="Server-sent events of the job")
 
 
-class JobProgress(BaseModel):
-    value: float = Field(description="Steps done in the node reporting progress")
-    max: float
-    node: str | None = None
-
-
-class JobView(BaseModel):
-    """A job: its state, progress and, once final, its result or error."""
-
-    id: str
-    request_id: str | None = None
-    workflow: str
-    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
-    progress: JobProgress
-    prompt_id: str | None = Field(default=None, description="ComfyUI's prompt id")
-    created_at: str
-    updated_at: str
-    expires_at: str | None = None
-    result: dict[str, Any] | None = Field(default=None, description=(
-        "The 200 body the request would have had (images, filenames, outputs, stats...)"))
-    error: dict[str, Any] | None = Field(default=None, description=(
-        "The error body (`error`, `type`, details; `status` is its HTTP status)"))
-    status_url: str
-    events_url: str
-    cancelled: str | None = Field(default=None, description=(
-        "Only in DELETE answers: `deleted` (removed from the queue), `interrupted` (was "
-        "running) or `not_submitted` (stopped before reaching ComfyUI)"))
-
-

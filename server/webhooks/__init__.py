@@ -4,12 +4,9 @@ from server.webhooks.deliver import DeliveryResult, RetryPolicy, WebhookDelivere
 from server.webhooks.payload import PROMPT_COMPLETE, PROMPT_FAILED, EventType, webhook_body
 from server.webhooks.signing import (
     WebhookSecretError,
-    WebhookVerificationError,
-    decode_secret,
     new_message_id,
-    sign,
     signature_headers,
-    verify,
+    signer,
 )
 
 __all__ = [
@@ -20,11 +17,8 @@ __all__ = [
     "RetryPolicy",
     "WebhookDeliverer",
     "WebhookSecretError",
-    "WebhookVerificationError",
-    "decode_secret",
     "new_message_id",
-    "sign",
     "signature_headers",
-    "verify",
+    "signer",
     "webhook_body",
 ]

@@ -20,9 +20,9 @@ from server.webhooks.payload import EventType, webhook_body
 from server.webhooks.signing import (
     Secret,
     WebhookSecretError,
-    decode_secret,
     new_message_id,
     signature_headers,
+    signer,
 )
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class WebhookDeliverer:
         shown = redact_url(url)
         started = self._clock()
         try:
-            key = None if secret is None else decode_secret(secret)
+            signing = None if secret is None else signer(secret)
         except WebhookSecretError as exc:
             return self._result(False, message_id, shown, 0, None, str(exc), started)
         status: int | None = None
@@ -129,7 +129,7 @@ class WebhookDeliverer:
                 "Content-Type": "application/json",
                 "User-Agent": self.user_agent,
                 **(headers or {}),
-                **signature_headers(key, body, message_id=message_id),
+                **signature_headers(signing, body, message_id=message_id),
             }
             retry_after: float | None = None
             try:

@@ -116,9 +116,3 @@ async def test_closed_channels_are_bounded() -> None:
         hub.publish(f"j{n}", "state", {"state": "succeeded"}, final=True)
     assert len(hub) == 3 and hub.is_finished("j9") and not hub.is_finished("j0")
 
-
-def test_sse_format() -> None:
-    event = JobEvent(7, "progress", {"value": 1, "max": 2, "note": "line\nbreak"})
-    assert event.to_sse() == (
-        'id: 7\nevent: progress\ndata: {"value":1,"max":2,"note":"line\\nbreak"}\n\n'
-    )

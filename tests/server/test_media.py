@@ -127,6 +127,49 @@ async def test_multipart_upload_json_part_and_form_fields(media_api: httpx.Async
     assert r.status_code == 400 and r.json()["type"] == "invalid_multipart"
 
 
+def multipart(*parts: bytes, boundary: bytes = b"x", close: bool = True) -> bytes:
+    body = b"".join(b"--" + boundary + b"\r\n" + p + b"\r\n" for p in parts)
+    return body + (b"--" + boundary + b"--\r\n" if close else b"")
+
+
+def field(name: str, value: bytes) -> bytes:
+    return f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value
+
+
+@pytest.mark.parametrize(("body", "ctype", "message", "loc"), [
+    (multipart(field("width", b"3")), "multipart/form-data", "no boundary", None),
+    (multipart(field("width", b"3"), close=False), None, "closing boundary", None),
+    (b"--x--\r\n", None, "closing boundary", None),
+    (b"preamble\r\n" + multipart(field("width", b"3")), None, "invalid multipart data", None),
+    (multipart(b"Content-Disposition: form-data\r\n\r\n3"), None, '"name"', None),
+    (multipart(field("", b"3")), None, "has no name", None),
+    (multipart(field("prompt", "café".encode("latin-1"))), None, "not UTF-8", "prompt"),
+    (multipart(field("request", b"{not json")), None, "not valid JSON", "request"),
+    (multipart(field("input", b"[1]")), None, "must be a JSON object", "input"),
+    (multipart(*(field(f"f{i}", b"1") for i in range(201))), None, "Too many fields", None),
+    (multipart(*(field(f"f{i}", b"1") for i in range(101)), *(
+        b'Content-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nx'
+        for _ in range(100))), None, "more than 200", None),
+])
+async def test_malformed_multipart_is_400(media_api: httpx.AsyncClient, body: bytes,
+                                          ctype: str | None, message: str,
+                                          loc: str | None) -> None:
+    r = await media_api.post("/workflow/test/scale", content=body, headers={
+        "content-type": ctype or "multipart/form-data; boundary=x"})
+    assert r.status_code == 400, r.text
+    answer = r.json()
+    assert answer["type"] == "invalid_multipart" and message.lower() in answer["error"].lower()
+    assert answer["detail"][0]["loc"] == ["body", *([loc] if loc else [])]
+
+
+async def test_multipart_utf8_text_is_kept(media_api: httpx.AsyncClient) -> None:
+    files = {"image": ("photo.png", png((90, 80, 70)), "image/png")}
+    r = await media_api.post("/workflow/test/scale", files=files,
+                             data={"width": "12", "id": "mp-é-1"})
+    assert r.status_code == 200, r.text
+    assert r.json()["id"] == "mp-é-1"
+
+
 async def test_guard_refuses_internal_addresses_before_connecting(
         media_api: httpx.AsyncClient, media_server: MediaServer) -> None:
     connections = 0

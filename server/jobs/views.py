@@ -1,0 +1,62 @@
+"""The public form of a job, as `/jobs/{id}` answers it (and `/openapi.json` declares it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from server.jobs.models import Job
+
+
+class JobProgress(BaseModel):
+    value: float = Field(description="Steps done in the node reporting progress")
+    max: float
+    node: str | None = None
+
+
+class JobView(BaseModel):
+    """A job: its state, progress and, once final, its result or error."""
+
+    id: str
+    request_id: str | None = None
+    workflow: str
+    state: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    progress: JobProgress
+    prompt_id: str | None = Field(default=None, description="ComfyUI's prompt id")
+    created_at: str
+    updated_at: str
+    expires_at: str | None = None
+    result: dict[str, Any] | None = Field(default=None, description=(
+        "The 200 body the request would have had (images, filenames, outputs, stats...)"))
+    error: dict[str, Any] | None = Field(default=None, description=(
+        "The error body (`error`, `type`, details; `status` is its HTTP status)"))
+    status_url: str
+    events_url: str
+    cancelled: str | None = Field(default=None, exclude_if=lambda value: value is None,
+                                  description=(
+        "Only in DELETE answers: `deleted` (removed from the queue), `interrupted` (was "
+        "running) or `not_submitted` (stopped before reaching ComfyUI)"))
+
+    @classmethod
+    def from_job(cls, job: Job, *, cancelled: str | None = None) -> JobView:
+        """The view of a stored job; `cancelled` is what a DELETE did."""
+        return cls(
+            id=job.id, request_id=job.meta.get("request_id"), workflow=job.workflow,
+            state=job.state.value, progress=JobProgress(**job.progress.model_dump()),
+            prompt_id=job.prompt_id, created_at=_stamp(job.created_at),
+            updated_at=_stamp(job.updated_at),
+            expires_at=_stamp(job.expires_at) if job.expires_at else None,
+            result=job.result, error=job.error, **job_links(job.id), cancelled=cancelled,
+        )
+
+
+def _stamp(moment: datetime) -> str:
+    """ISO 8601 with `Z` for UTC, e.g. `2026-01-31T12:00:00.123456Z`."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def job_links(job_id: str) -> dict[str, str]:
+    """Where a job is followed: its status and its event stream."""
+    return {"status_url": f"/jobs/{job_id}", "events_url": f"/jobs/{job_id}/events"}
