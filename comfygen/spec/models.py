@@ -7,7 +7,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from comfygen.names import IDENTIFIER
+
+FIELD_NAME = IDENTIFIER
+"""A public field name's shape: the one regex is `comfygen.names.IDENTIFIER` (this alias stays
+until `comfygen.sources` imports that directly)."""
 RANDOM = "random"
 
 
