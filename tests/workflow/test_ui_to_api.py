@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from comfygen.errors import Severity
+from comfygen.workflow import convert_ui_workflow
+from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
 from comfygen.workflow.load import is_ui_format, load_workflow
-from comfygen.workflow.ui_to_api import convert_ui_workflow, process_dynamic_prompt
 from tests.workflow.conftest import FIXTURES, ROOT
 
 
