@@ -75,8 +75,8 @@ class LiveNode:
 
 
 @dataclass
-class Graph:
-    """One level: the root workflow or a subgraph definition."""
+class Level:
+    """One level of the UI workflow: the root or one subgraph definition, with live nodes."""
 
     nodes: dict[str, LiveNode]
     links: dict[int, Link]
@@ -89,7 +89,7 @@ class Dto:
 
     id: str
     live: LiveNode
-    graph: Graph
+    level: Level
     path: tuple[str, ...]
     instance: Dto | None = None  # the subgraph node this node sits in
 
@@ -102,7 +102,7 @@ class Converter:
     seed: int | None = None
     titles: Mapping[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    graphs: dict[str | None, Graph] = field(default_factory=dict)
+    levels: dict[str | None, Level] = field(default_factory=dict)
     dtos: dict[str, Dto] = field(default_factory=dict)
 
     def problem(self, message: str, node: Any = None, input: str | None = None,
@@ -111,13 +111,13 @@ class Converter:
                                      input, severity=severity))
 
     # -- building live nodes -------------------------------------------------------------
-    def build_graph(self, nodes: list[Node], links: list[Link], sub: Subgraph | None) -> Graph:
-        graph = Graph({}, {link.id: link for link in links}, sub)
+    def build_level(self, nodes: list[Node], links: list[Link], sub: Subgraph | None) -> Level:
+        level = Level({}, {link.id: link for link in links}, sub)
         for node in nodes:
-            graph.nodes[str(node.id)] = self.live_node(node, graph, sub)
-        return graph
+            level.nodes[str(node.id)] = self.live_node(node, level, sub)
+        return level
 
-    def live_node(self, node: Node, graph: Graph, where: Subgraph | None) -> LiveNode:
+    def live_node(self, node: Node, level: Level, where: Subgraph | None) -> LiveNode:
         node_type = TYPE_ALIASES.get(node.type, node.type)
         subgraphs = {s.id: s for s in self.workflow.definitions.subgraphs}
         serial = [Slot(i.name, i.type, i.link, i.widget.name if i.widget else None)
@@ -175,13 +175,13 @@ class Converter:
             self.problem(f"widgets_values has {len(values)} values for {len(stored)} widgets; "
                          "the rest keep their defaults", node.id, severity=Severity.WARNING)
 
-    def promote_widgets(self, graph: Graph) -> None:
+    def promote_widgets(self, level: Level) -> None:
         """Subgraph instances show a copy of the inner widget each of their inputs feeds."""
-        for live in graph.nodes.values():
+        for live in level.nodes.values():
             sub = live.subgraph
             if sub is None:
                 continue
-            inner = self.graphs[sub.id]
+            inner = self.levels[sub.id]
             widgets: list[Widget] = []
             for slot, sub_input in zip(live.inputs, sub.inputs, strict=False):
                 for link_id in sub_input.linkIds:
@@ -207,9 +207,9 @@ class Converter:
                         if target_widget is not None:
                             target_widget.value = value
 
-    def apply_primitives(self, graph: Graph) -> None:
+    def apply_primitives(self, level: Level) -> None:
         """A PrimitiveNode writes its value into every widget its output feeds."""
-        for live in graph.nodes.values():
+        for live in level.nodes.values():
             node = live.node
             if node.type != "PrimitiveNode" or not node.outputs or not node.outputs[0].links:
                 continue
@@ -221,21 +221,21 @@ class Converter:
                 self.problem("PrimitiveNode text replacement (%date% etc.) is not applied",
                              node.id, severity=Severity.WARNING)
             for link_id in node.outputs[0].links:
-                w = _fed_widget(graph, link_id)
+                w = _fed_widget(level, link_id)
                 if w is not None:
                     w.value = value
 
     # -- flattening and link resolution --------------------------------------------------
-    def flatten(self, graph: Graph, path: tuple[str, ...], instance: Dto | None,
+    def flatten(self, level: Level, path: tuple[str, ...], instance: Dto | None,
                 seen: frozenset[str]) -> None:
-        for node_id, live in graph.nodes.items():
-            dto = Dto(":".join((*path, node_id)), live, graph, path, instance)
+        for node_id, live in level.nodes.items():
+            dto = Dto(":".join((*path, node_id)), live, level, path, instance)
             self.dtos[dto.id] = dto
             if live.subgraph is not None:
                 if live.subgraph.id in seen:
                     self.problem("subgraph contains itself", dto.id)
                     continue
-                self.flatten(self.graphs[live.subgraph.id], (*path, node_id), dto,
+                self.flatten(self.levels[live.subgraph.id], (*path, node_id), dto,
                              seen | {live.subgraph.id})
 
     def resolve_input(self, dto: Dto, index: int, visited: set, want: Any = None) -> Any:
@@ -248,7 +248,7 @@ class Converter:
         slot = dto.live.inputs[index]
         if slot.link is None:
             return None
-        link = dto.graph.links.get(slot.link)
+        link = dto.level.links.get(slot.link)
         if link is None:
             self.problem(f"link {slot.link} does not exist", dto.id, slot.name,
                          severity=Severity.WARNING)
@@ -285,7 +285,7 @@ class Converter:
             sub = live.subgraph
             if index >= len(sub.outputs) or not sub.outputs[index].linkIds:
                 return None
-            inner = self.graphs[sub.id]
+            inner = self.levels[sub.id]
             link = inner.links.get(sub.outputs[index].linkIds[0])
             if link is None:
                 return None
@@ -334,14 +334,14 @@ class Converter:
 
     def run(self) -> dict[str, Any]:
         for sub in self.workflow.definitions.subgraphs:
-            self.graphs[sub.id] = self.build_graph(sub.nodes, sub.links, sub)
-        root = self.build_graph(self.workflow.nodes, self.workflow.links, None)
-        self.graphs[None] = root
+            self.levels[sub.id] = self.build_level(sub.nodes, sub.links, sub)
+        root = self.build_level(self.workflow.nodes, self.workflow.links, None)
+        self.levels[None] = root
         # Inner levels first: an instance copies widgets of nested instances.
-        for graph in [*self.graphs.values()][::-1]:
-            self.promote_widgets(graph)
-        for graph in self.graphs.values():
-            self.apply_primitives(graph)
+        for level in [*self.levels.values()][::-1]:
+            self.promote_widgets(level)
+        for level in self.levels.values():
+            self.apply_primitives(level)
         self.flatten(root, (), None, frozenset())
         return self.emit()
 
@@ -395,10 +395,10 @@ def convert_ui_workflow(
     return graph, converter.problems
 
 
-def _fed_widget(graph: Graph, link_id: int) -> Widget | None:
-    """The widget (converted to an input) that link `link_id` feeds in `graph`, if any."""
-    link = graph.links.get(link_id)
-    target = graph.nodes.get(str(link.target_id)) if link else None
+def _fed_widget(level: Level, link_id: int) -> Widget | None:
+    """The widget (converted to an input) that link `link_id` feeds in `level`, if any."""
+    link = level.links.get(link_id)
+    target = level.nodes.get(str(link.target_id)) if link else None
     if target is None:
         return None
     slot = next((s for s in target.inputs if s.link == link_id), None)
