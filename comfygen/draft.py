@@ -114,7 +114,7 @@ def draft_spec(graph: Mapping[str, Any], nodedefs: NodeDefs, summary: str) -> di
             if proposed is None:
                 continue
             field: dict[str, Any] = {"target": f"{node_id}.{idef.name}"}
-            if idef.control_after_generate or proposed == "seed":
+            if idef.control_after_generate:
                 field["default"] = "random"
             inputs[_unique(proposed, set(inputs))] = field
     return {

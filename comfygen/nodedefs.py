@@ -13,6 +13,8 @@ import httpx
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
 Section = Literal["required", "optional", "hidden"]
+SEED_NAMES = ("seed", "noise_seed")
+"""INT inputs with these names are seed-like unless their options say otherwise."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +56,13 @@ class InputDef:
 
     @property
     def control_after_generate(self) -> bool:
-        """Seed-like inputs: the UI stores one extra widget value after this one. As in the
-        frontend: the option when given, else INT inputs named `seed` or `noise_seed`."""
-        if "control_after_generate" in self.options:
-            return bool(self.options["control_after_generate"])
-        return self.kind == "INT" and self.name in ("seed", "noise_seed")
+        """Seed-like inputs: the UI adds a `control_after_generate` widget after this one (its
+        value is stored in `widgets_values`, never sent). As in the frontend: an INT input takes
+        the option when given, else is seed-like when named in SEED_NAMES; a COMBO input takes
+        the option; other inputs never are."""
+        if self.kind == "INT":
+            return bool(self.options.get("control_after_generate", self.name in SEED_NAMES))
+        return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
 
     @property
     def image_upload(self) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from comfygen.errors import Problem, Severity
-from comfygen.nodedefs import NodeDefs
+from comfygen.nodedefs import InputDef, NodeDefs
 from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
 from comfygen.workflow.ui_format import (
     MODE_BYPASS,
@@ -31,10 +31,10 @@ from comfygen.workflow.ui_format import (
     group_name,
 )
 from comfygen.workflow.widgets import (
-    InputSpec,
     Widget,
-    input_specs,
+    has_widget,
     migrate_widget_values,
+    ui_inputs,
     widget_layout,
 )
 
@@ -141,23 +141,23 @@ class Converter:
                          "have it; install the custom node or remove it", node.id)
             return LiveNode(node, None, node.title or node_type, [], serial, outputs)
         nodedef = self.nodedefs[node_type]
-        specs = input_specs(self.nodedefs, node_type)
+        idefs = ui_inputs(self.nodedefs, node_type)
         widgets = widget_layout(self.nodedefs, node_type)
-        self.fill_widgets(node, specs, widgets)
+        self.fill_widgets(node, idefs, widgets)
         by_name = {s.name: s for s in serial}
         inputs: list[Slot] = []
-        ordered = [s for s in specs if not s.has_widget] + [s for s in specs if s.has_widget]
-        for spec in ordered:
-            saved = by_name.get(spec.name)
-            inputs.append(Slot(spec.name, spec.type, saved.link if saved else None,
-                               spec.name if spec.has_widget else None))
-        known = {s.name for s in specs}
+        ordered = [i for i in idefs if not has_widget(i)] + [i for i in idefs if has_widget(i)]
+        for idef in ordered:
+            saved = by_name.get(idef.name)
+            inputs.append(Slot(idef.name, idef.type_name, saved.link if saved else None,
+                               idef.name if has_widget(idef) else None))
+        known = {i.name for i in idefs}
         inputs += [s for s in serial if s.name not in known]
         outputs = list(nodedef.outputs) + outputs[len(nodedef.outputs):]
         title = node.title or self.titles.get(node_type) or nodedef.display_name
         return LiveNode(node, node_type, title, widgets, inputs, outputs)
 
-    def fill_widgets(self, node: Node, specs: list[InputSpec], widgets: list[Widget]) -> None:
+    def fill_widgets(self, node: Node, idefs: list[InputDef], widgets: list[Widget]) -> None:
         values = node.widgets_values
         if values is None:
             return
@@ -166,7 +166,7 @@ class Converter:
                 if w.name in values:
                     w.value = values[w.name]
             return
-        values = migrate_widget_values(specs, widgets, list(values))
+        values = migrate_widget_values(idefs, widgets, list(values))
         stored = [w for w in widgets if w.stored]
         for i, value in enumerate(values):
             if i < len(stored):

@@ -7,11 +7,10 @@ widget, upload inputs an `upload` widget, and a few frontend extensions add thei
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from comfygen.nodedefs import NodeDefs, parse_input
+from comfygen.nodedefs import SEED_NAMES, InputDef, NodeDefs, parse_input
 
 UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 
@@ -50,63 +49,45 @@ EXTENSION_WIDGETS: dict[str, tuple[tuple[str, str, Any, bool, bool], ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class InputSpec:
-    name: str
-    type: str  # the frontend's slot type: "INT", "COMBO", "MODEL", ...
-    kind: str
-    options: Mapping[str, Any]
-    choices: tuple[Any, ...] | None
-
-    @property
-    def has_widget(self) -> bool:
-        return self.kind != "LINK" and not self.options.get("forceInput")
-
-    @property
-    def has_control(self) -> bool:
-        """Seed-like: the UI keeps one extra `control_after_generate` value after this one."""
-        if self.kind == "INT":
-            return bool(self.options.get("control_after_generate",
-                                         self.name in ("seed", "noise_seed")))
-        return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
-
-    def default(self) -> Any:
-        if "default" in self.options:
-            return self.options["default"]
-        if self.kind == "COMBO":
-            return self.choices[0] if self.choices else None
-        return {"INT": 0, "FLOAT": 0, "STRING": "", "BOOLEAN": False}.get(self.kind)
-
-
-def input_specs(nodedefs: NodeDefs, class_type: str) -> list[InputSpec]:
-    """Required then optional inputs in `input_order` (hidden inputs are not UI inputs)."""
+def ui_inputs(nodedefs: NodeDefs, class_type: str) -> list[InputDef]:
+    """The inputs a node of `class_type` has in the frontend: required then optional, each in
+    `input_order` then declaration order (hidden inputs are not UI inputs)."""
     raw = nodedefs.raw.get(class_type) or {}
     declared = raw.get("input") or {}
     order = raw.get("input_order") or {}
-    specs: list[InputSpec] = []
+    inputs: list[InputDef] = []
     for section in ("required", "optional"):
         entries = declared.get(section) or {}
         names = [n for n in order.get(section) or [] if n in entries]
         names += [n for n in entries if n not in names]
-        for name in names:
-            d = parse_input(name, entries[name], section)
-            slot_type = d.type_name if d.kind == "LINK" else d.kind
-            specs.append(InputSpec(name, slot_type, d.kind, d.options, d.choices))
-    return specs
+        inputs.extend(parse_input(name, entries[name], section) for name in names)
+    return inputs
+
+
+def has_widget(idef: InputDef) -> bool:
+    """The frontend draws a widget for literal inputs, unless they are marked `forceInput`."""
+    return idef.is_widget and not idef.options.get("forceInput")
+
+
+def widget_default(idef: InputDef) -> Any:
+    """A new widget's value: the declared default, else a combo's first choice, else zero/empty."""
+    if "default" in idef.options or idef.kind == "COMBO":
+        return idef.default
+    return {"INT": 0, "FLOAT": 0, "STRING": "", "BOOLEAN": False}.get(idef.kind)
 
 
 def widget_layout(nodedefs: NodeDefs, class_type: str) -> list[Widget]:
     """The widgets a new node of `class_type` has in the frontend, in order, with defaults."""
     widgets: list[Widget] = []
     upload = False
-    for spec in input_specs(nodedefs, class_type):
-        if not spec.has_widget:
+    for idef in ui_inputs(nodedefs, class_type):
+        if not has_widget(idef):
             continue
-        widgets.append(Widget(spec.name, spec.default(),
-                              dynamic_prompts=bool(spec.options.get("dynamicPrompts"))))
-        if spec.has_control:
+        widgets.append(Widget(idef.name, widget_default(idef),
+                              dynamic_prompts=bool(idef.options.get("dynamicPrompts"))))
+        if idef.control_after_generate:
             widgets.append(Widget("control_after_generate", "randomize", sent=False))
-        upload = upload or any(spec.options.get(f) for f in UPLOAD_FLAGS)
+        upload = upload or any(idef.options.get(f) for f in UPLOAD_FLAGS)
     for anchor, name, value, stored, sent in EXTENSION_WIDGETS.get(class_type, ()):
         extra = Widget(name, value, stored, sent)
         if anchor == "start":
@@ -121,13 +102,15 @@ def widget_layout(nodedefs: NodeDefs, class_type: str) -> list[Widget]:
     return widgets
 
 
-def migrate_widget_values(specs: list[InputSpec], widgets: list[Widget], values: list) -> list:
-    """Old saves also stored values for `forceInput` inputs: drop those when the count says so."""
+def migrate_widget_values(inputs: list[InputDef], widgets: list[Widget], values: list) -> list:
+    """Old saves also stored values for `forceInput` inputs: drop those when the count says so.
+    The frontend's count takes two values for a seed-like input and, here, for any input named
+    like a seed (its `migrateWidgetsValues` tests the name whatever the option says)."""
     names = {w.name for w in widgets}
-    relevant = [s for s in specs if s.name in names or s.options.get("forceInput")]
+    relevant = [s for s in inputs if s.name in names or s.options.get("forceInput")]
     if not any(s.options.get("forceInput") for s in relevant):
         return values
-    if sum(2 if s.has_control or s.name in ("seed", "noise_seed") else 1
+    if sum(2 if s.control_after_generate or s.name in SEED_NAMES else 1
            for s in relevant) != len(values):
         return values
     return [v for i, v in enumerate(values)
