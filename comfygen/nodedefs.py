@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,38 @@ InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
 Section = Literal["required", "optional", "hidden"]
 SEED_NAMES = ("seed", "noise_seed")
 """INT inputs with these names are seed-like unless their options say otherwise."""
+
+
+class MediaKind(StrEnum):
+    """Kinds of file a media field carries to ComfyUI's input folder."""
+
+    IMAGE = "image"
+    MASK = "mask"
+    VIDEO = "video"
+    AUDIO = "audio"
+
+    @property
+    def content_type(self) -> str:
+        """The JSON Schema `contentMediaType` of a field of this kind."""
+        return CONTENT_TYPES[self]
+
+
+CONTENT_TYPES = {
+    MediaKind.IMAGE: "image/*",
+    MediaKind.MASK: "image/*",
+    MediaKind.VIDEO: "video/*",
+    MediaKind.AUDIO: "audio/*",
+}
+
+UPLOAD_OPTIONS: Mapping[str, MediaKind | None] = {
+    "image_upload": MediaKind.IMAGE,
+    "video_upload": MediaKind.VIDEO,
+    "audio_upload": MediaKind.AUDIO,
+    # The frontend gives these an upload widget too, but comfygen does not take them as media.
+    "animated_image_upload": None,
+}
+"""`/object_info` options that mark an upload combo (a file in ComfyUI's input folder), and the
+kind of file a public field of that input carries."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +98,17 @@ class InputDef:
         return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
 
     @property
-    def image_upload(self) -> bool:
-        return bool(self.options.get("image_upload"))
+    def uploads(self) -> bool:
+        """An upload combo: the frontend adds an `upload` widget for it (any UPLOAD_OPTIONS)."""
+        return any(self.options.get(option) for option in UPLOAD_OPTIONS)
+
+    @property
+    def media_kind(self) -> MediaKind | None:
+        """The kind of file this upload input takes (a public field of it is a media field)."""
+        for option, kind in UPLOAD_OPTIONS.items():
+            if kind is not None and self.options.get(option):
+                return kind
+        return None
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,6 @@ from typing import Any
 
 from comfygen.nodedefs import SEED_NAMES, InputDef, NodeDefs, parse_input
 
-UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
-
 
 @dataclass
 class Widget:
@@ -87,7 +85,7 @@ def widget_layout(nodedefs: NodeDefs, class_type: str) -> list[Widget]:
                               dynamic_prompts=bool(idef.options.get("dynamicPrompts"))))
         if idef.control_after_generate:
             widgets.append(Widget("control_after_generate", "randomize", sent=False))
-        upload = upload or any(idef.options.get(f) for f in UPLOAD_FLAGS)
+        upload = upload or idef.uploads
     for anchor, name, value, stored, sent in EXTENSION_WIDGETS.get(class_type, ()):
         extra = Widget(name, value, stored, sent)
         if anchor == "start":
