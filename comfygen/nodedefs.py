@@ -193,6 +193,15 @@ class NodeDefs(Mapping[str, NodeDef]):
     def __len__(self) -> int:
         return len(self._nodes)
 
+    def choices(self, class_type: str, input_name: str) -> tuple[str, ...] | None:
+        """The values combo input `input_name` of `class_type` offers, or None when the node or
+        the input is gone or is not a combo."""
+        node = self._nodes.get(class_type)
+        idef = node.input(input_name) if node is not None else None
+        if idef is None or idef.kind != "COMBO":
+            return None
+        return tuple(str(v) for v in idef.choices or ())
+
     @classmethod
     def load(cls, path: Path) -> NodeDefs:
         """Read a saved `/object_info` snapshot."""
