@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from comfygen.errors import Problem, Severity
 from comfygen.nodedefs import InputDef, NodeDefs
 from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
+from comfygen.workflow.live_graph import Level, LiveNode, Slot, bypass_input
 from comfygen.workflow.ui_format import (
     MODE_BYPASS,
     MODE_NEVER,
@@ -40,47 +41,6 @@ from comfygen.workflow.widgets import (
 
 SUBGRAPH_INPUT_NODE = -10
 PRIMITIVE_REPLACE_PROPERTY = "Run widget replace on values"
-
-
-@dataclass
-class Slot:
-    name: str
-    type: Any
-    link: int | None
-    widget: str | None = None
-
-
-@dataclass
-class LiveNode:
-    """A node as the frontend holds it after loading: widgets filled, inputs in definition order."""
-
-    node: Node
-    class_type: str | None  # None for frontend-only nodes and subgraph instances
-    title: str
-    widgets: list[Widget]
-    inputs: list[Slot]
-    output_types: list[Any]
-    subgraph: Subgraph | None = None
-
-    @property
-    def mode(self) -> int:
-        return self.node.mode
-
-    @property
-    def virtual(self) -> bool:
-        return self.class_type is None
-
-    def widget(self, name: str) -> Widget | None:
-        return next((w for w in self.widgets if w.name == name), None)
-
-
-@dataclass
-class Level:
-    """One level of the UI workflow: the root or one subgraph definition, with live nodes."""
-
-    nodes: dict[str, LiveNode]
-    links: dict[int, Link]
-    subgraph: Subgraph | None = None
 
 
 @dataclass
@@ -185,7 +145,7 @@ class Converter:
             widgets: list[Widget] = []
             for slot, sub_input in zip(live.inputs, sub.inputs, strict=False):
                 for link_id in sub_input.linkIds:
-                    w = _fed_widget(inner, link_id)
+                    w = inner.fed_widget(link_id)
                     if w is not None:
                         widgets.append(Widget(sub_input.name, w.value))
                         slot.widget = sub_input.name
@@ -221,7 +181,7 @@ class Converter:
                 self.problem("PrimitiveNode text replacement (%date% etc.) is not applied",
                              node.id, severity=Severity.WARNING)
             for link_id in node.outputs[0].links:
-                w = _fed_widget(level, link_id)
+                w = level.fed_widget(link_id)
                 if w is not None:
                     w.value = value
 
@@ -346,36 +306,6 @@ class Converter:
         return self.emit()
 
 
-def valid_connection(a: Any, b: Any) -> bool:
-    """LiteGraph's type check: wildcards match anything; "A,B" lists match any member."""
-    a = 0 if a in ("", "*") else a
-    b = 0 if b in ("", "*") else b
-    if not a or not b or a == b:
-        return True
-    a, b = str(a).lower(), str(b).lower()
-    if "," not in a and "," not in b:
-        return a == b
-    return any(valid_connection(x, y) for x in a.split(",") for y in b.split(","))
-
-
-def bypass_input(live: LiveNode, index: int, want: Any) -> int:
-    """Which input a bypassed node forwards to its output `index` for a consumer of type `want`."""
-    inputs = live.inputs
-    if want in ("*", ""):
-        return index if len(inputs) > index else 0
-    out_type = live.output_types[index] if index < len(live.output_types) else "*"
-    if index < len(inputs) and valid_connection(inputs[index].type, out_type) \
-            and valid_connection(inputs[index].type, want):
-        return index
-    for i, slot in enumerate(inputs):
-        if slot.type == want:
-            return i
-    for i, slot in enumerate(inputs):
-        if valid_connection(slot.type, out_type) and valid_connection(slot.type, want):
-            return i
-    return -1
-
-
 def convert_ui_workflow(
     data: Mapping[str, Any], nodedefs: NodeDefs, file: str = "<workflow>", *,
     seed: int | None = None, titles: Mapping[str, str] | None = None,
@@ -393,13 +323,3 @@ def convert_ui_workflow(
     converter = Converter(workflow, nodedefs, file, seed, dict(titles or {}))
     graph = converter.run()
     return graph, converter.problems
-
-
-def _fed_widget(level: Level, link_id: int) -> Widget | None:
-    """The widget (converted to an input) that link `link_id` feeds in `level`, if any."""
-    link = level.links.get(link_id)
-    target = level.nodes.get(str(link.target_id)) if link else None
-    if target is None:
-        return None
-    slot = next((s for s in target.inputs if s.link == link_id), None)
-    return target.widget(slot.widget) if slot and slot.widget else None
