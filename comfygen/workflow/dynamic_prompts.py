@@ -10,6 +10,16 @@ _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
 
 def process_dynamic_prompt(text: str, rng: random.Random) -> str:
     """The frontend's dynamic prompts: strip `//` and `/* */` comments, pick one `{a|b}` choice."""
+    return resolve_dynamic_prompt(text, rng)[0]
+
+
+def resolve_dynamic_prompt(text: str, rng: random.Random) -> tuple[str, int]:
+    """`process_dynamic_prompt`, also saying how many real choices (two options or more) it made."""
+    picks = [0]
+    return _process(text, rng, picks), picks[0]
+
+
+def _process(text: str, rng: random.Random, picks: list[int]) -> str:
     text = _COMMENTS.sub("", text)
     pos = 0
 
@@ -40,7 +50,8 @@ def process_dynamic_prompt(text: str, rng: random.Random) -> str:
                 continue
             current += ch
         options.append(current)
-        return process_dynamic_prompt(rng.choice(options), rng)
+        picks[0] += len(options) > 1
+        return _process(rng.choice(options), rng, picks)
 
     result = ""
     while pos < len(text):

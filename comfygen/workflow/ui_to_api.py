@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from comfygen.errors import Problem, Severity
 from comfygen.nodedefs import InputDef, NodeDefs
-from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
+from comfygen.workflow.dynamic_prompts import resolve_dynamic_prompt
 from comfygen.workflow.live_graph import Level, LiveNode, Slot, bypass_input
 from comfygen.workflow.ui_format import (
     MODE_BYPASS,
@@ -59,7 +59,7 @@ class Converter:
     workflow: UIWorkflow
     nodedefs: NodeDefs
     file: str
-    seed: int | None = None
+    seed: int = 0
     titles: Mapping[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     levels: dict[str | None, Level] = field(default_factory=dict)
@@ -260,6 +260,12 @@ class Converter:
             return None
         return (dto.id, index)
 
+    def dynamic_prompt_resolved(self, node: str, input: str, value: str) -> None:
+        shown = value if len(value) <= 200 else value[:200] + "..."
+        self.problem(f"the dynamic prompt's {{a|b}} choices were resolved once, at generation "
+                     f"time (to {shown!r}): every request sends this text; to vary it, make this "
+                     "input a public field", node, input, severity=Severity.WARNING)
+
     def emit(self) -> dict[str, Any]:
         rng = random.Random(self.seed)
         out: dict[str, Any] = {}
@@ -273,7 +279,9 @@ class Converter:
                     continue
                 value = w.value
                 if w.dynamic_prompts and isinstance(value, str):
-                    value = process_dynamic_prompt(value, rng)
+                    value, picks = resolve_dynamic_prompt(value, rng)
+                    if picks:
+                        self.dynamic_prompt_resolved(dto.id, w.name, value)
                 inputs[w.name] = {"__value__": value} if isinstance(value, list) else value
             for index, slot in enumerate(live.inputs):
                 source = self.resolve_input(dto, index, set())
@@ -308,11 +316,12 @@ class Converter:
 
 def convert_ui_workflow(
     data: Mapping[str, Any], nodedefs: NodeDefs, file: str = "<workflow>", *,
-    seed: int | None = None, titles: Mapping[str, str] | None = None,
+    seed: int = 0, titles: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """UI-format workflow -> (API-format graph, problems).
 
-    `seed` fixes the random `{a|b}` dynamic-prompt choices; `titles` maps class_type to the
+    `seed` picks the `{a|b}` dynamic-prompt choices (the same ones on every run; each resolved
+    prompt is reported as a warning); `titles` maps class_type to the
     default title of untitled nodes (the frontend takes it from its bundled locale, which can
     differ from `/object_info`'s display_name; without it display_name is used)."""
     try:

@@ -204,6 +204,21 @@ def test_dynamic_prompts_strip_comments_and_pick_choices():
     assert process_dynamic_prompt("{red|red} \\{x\\}", random.Random(0)) == "red {x}"
 
 
+def test_dynamic_prompt_choices_are_fixed_and_reported(nodedefs):
+    text = "a {cat|dog|fox} // comment"
+    nodes = [node(6, "CLIPTextEncode", [text]), node(7, "CLIPTextEncode", ["no // choices"])]
+    runs = [convert_ui_workflow(wf(nodes, []), nodedefs, file="t.json") for _ in range(3)]
+    assert all(run == runs[0] for run in runs)  # no seed given: still the same choice every run
+    graph, problems = runs[0]
+    chosen = graph["6"]["inputs"]["text"]
+    assert chosen in ("a cat ", "a dog ", "a fox ") and graph["7"]["inputs"]["text"] == "no "
+    [warning] = problems
+    assert (warning.file, warning.node, warning.input, warning.severity) == (
+        "t.json", "6", "text", Severity.WARNING)
+    assert f"resolved once, at generation time (to {chosen!r})" in warning.message
+    assert "public field" in warning.message
+
+
 def test_ui_and_api_exports_of_sd35_give_the_same_graph(nodedefs):
     """The UI version was saved by ComfyUI's frontend after loading the API export."""
     api_path = ROOT / "workflow_templates" / "sd3.5-medium" / "txt2img.json"
