@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import httpx
 
-WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
 Section = Literal["required", "optional", "hidden"]
 SEED_NAMES = ("seed", "noise_seed")
@@ -119,10 +118,8 @@ class NodeDef:
     inputs: Mapping[str, InputDef]
     input_order: tuple[str, ...]
     outputs: tuple[str, ...]
-    output_names: tuple[str, ...]
     output_node: bool
     display_name: str
-    category: str
 
     def input(self, name: str) -> InputDef | None:
         return self.inputs.get(name)
@@ -170,10 +167,8 @@ def parse_node(class_type: str, raw: Mapping[str, Any]) -> NodeDef:
         outputs=tuple(
             str(o) if not isinstance(o, list) else "COMBO" for o in raw.get("output", [])
         ),
-        output_names=tuple(str(o) for o in raw.get("output_name", []) or []),
         output_node=bool(raw.get("output_node")),
         display_name=str(raw.get("display_name") or class_type),
-        category=str(raw.get("category") or ""),
     )
 
 

@@ -8,8 +8,6 @@ from comfygen.ir import MISSING, FieldIR, WorkflowIR
 from comfygen.nodedefs import MediaKind
 from comfygen.runtime.input import RANDOM_KEY
 
-LIVE_CHOICES_KEY = "x-comfygen-choices-from"
-
 
 def field_schema(field: FieldIR) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": field.json_type}
