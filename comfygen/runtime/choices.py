@@ -25,12 +25,12 @@ class ChoiceError:
 
 
 def live_choices(nodedefs: NodeDefs, source: ChoiceSource) -> tuple[str, ...] | None:
-    """The combo values the live ComfyUI lists for `source`, or None when the node or input is gone."""
+    """The combo values the live ComfyUI lists for `source`; None when the node or input is gone."""
     return nodedefs.choices(source.node_class, source.input)
 
 
 def check_choices(workflow: Workflow, data: Any, nodedefs: NodeDefs) -> list[ChoiceError]:
-    """Every field of `data` whose value the live ComfyUI (its parsed `/object_info`) does not offer."""
+    """Every field of `data` whose value the live ComfyUI (its `/object_info`) does not offer."""
     errors = []
     for name, source in sorted(workflow.choices.items()):
         value = getattr(data, name)

@@ -1,8 +1,8 @@
 """The widgets ComfyUI's frontend (1.32.x) gives a node, in order: what `widgets_values` fills.
 
-Each widget input of `/object_info` becomes a widget; seed-like inputs add a `control_after_generate`
-widget, upload inputs an `upload` widget, and a few frontend extensions add their own
-(`EXTENSION_WIDGETS`). Only some widgets are stored in `widgets_values`, and only some are sent.
+Each widget input of `/object_info` becomes a widget; seed-like inputs add a
+`control_after_generate` widget, upload inputs an `upload` widget, and a few frontend extensions add
+their own (`EXTENSION_WIDGETS`). Only some widgets are stored in `widgets_values`, and only some are sent.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The node-definitions vocabulary: combo choices, the seed rule and media kinds, from `/object_info`."""
+"""The node-definitions vocabulary from `/object_info`: combo choices, seed rule, media kinds."""
 
 from __future__ import annotations
 
