@@ -2,7 +2,8 @@
 
 Each widget input of `/object_info` becomes a widget; seed-like inputs add a
 `control_after_generate` widget, upload inputs an `upload` widget, and a few frontend extensions add
-their own (`EXTENSION_WIDGETS`). Only some widgets are stored in `widgets_values`, and only some are sent.
+their own (`EXTENSION_WIDGETS`). Only some widgets are stored in `widgets_values`, and only some
+are sent.
 """
 
 from __future__ import annotations
