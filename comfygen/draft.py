@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from comfygen.nodedefs import InputDef, NodeDefs
+from comfygen.nodedefs import InputDef, MediaKind, NodeDefs
 from comfygen.parser import output_nodes
 from comfygen.workflow.api_format import is_link
 
@@ -75,7 +75,7 @@ def _propose(
 ) -> str | None:
     """The field name to propose for one widget input, or None."""
     name = idef.name
-    if idef.options.get("image_upload"):
+    if idef.media_kind is MediaKind.IMAGE:
         return "mask" if "mask" in node["class_type"].lower() else "image"
     if idef.kind == "STRING" and name in TEXT_INPUTS:
         return "negative_prompt" if _is_negative(node_id, consumers) else "prompt"
@@ -114,7 +114,7 @@ def draft_spec(graph: Mapping[str, Any], nodedefs: NodeDefs, summary: str) -> di
             if proposed is None:
                 continue
             field: dict[str, Any] = {"target": f"{node_id}.{idef.name}"}
-            if idef.control_after_generate or proposed == "seed":
+            if idef.control_after_generate:
                 field["default"] = "random"
             inputs[_unique(proposed, set(inputs))] = field
     return {

@@ -5,14 +5,48 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 import httpx
 
-WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
 Section = Literal["required", "optional", "hidden"]
+SEED_NAMES = ("seed", "noise_seed")
+"""INT inputs with these names are seed-like unless their options say otherwise."""
+
+
+class MediaKind(StrEnum):
+    """Kinds of file a media field carries to ComfyUI's input folder."""
+
+    IMAGE = "image"
+    MASK = "mask"
+    VIDEO = "video"
+    AUDIO = "audio"
+
+    @property
+    def content_type(self) -> str:
+        """The JSON Schema `contentMediaType` of a field of this kind."""
+        return CONTENT_TYPES[self]
+
+
+CONTENT_TYPES = {
+    MediaKind.IMAGE: "image/*",
+    MediaKind.MASK: "image/*",
+    MediaKind.VIDEO: "video/*",
+    MediaKind.AUDIO: "audio/*",
+}
+
+UPLOAD_OPTIONS: Mapping[str, MediaKind | None] = {
+    "image_upload": MediaKind.IMAGE,
+    "video_upload": MediaKind.VIDEO,
+    "audio_upload": MediaKind.AUDIO,
+    # The frontend gives these an upload widget too, but comfygen does not take them as media.
+    "animated_image_upload": None,
+}
+"""`/object_info` options that mark an upload combo (a file in ComfyUI's input folder), and the
+kind of file a public field of that input carries."""
 
 
 @dataclass(frozen=True)
@@ -54,15 +88,26 @@ class InputDef:
 
     @property
     def control_after_generate(self) -> bool:
-        """Seed-like inputs: the UI stores one extra widget value after this one. As in the
-        frontend: the option when given, else INT inputs named `seed` or `noise_seed`."""
-        if "control_after_generate" in self.options:
-            return bool(self.options["control_after_generate"])
-        return self.kind == "INT" and self.name in ("seed", "noise_seed")
+        """Seed-like inputs: the UI adds a `control_after_generate` widget after this one (its
+        value is stored in `widgets_values`, never sent). As in the frontend: an INT input takes
+        the option when given, else is seed-like when named in SEED_NAMES; a COMBO input takes
+        the option; other inputs never are."""
+        if self.kind == "INT":
+            return bool(self.options.get("control_after_generate", self.name in SEED_NAMES))
+        return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
 
     @property
-    def image_upload(self) -> bool:
-        return bool(self.options.get("image_upload"))
+    def uploads(self) -> bool:
+        """An upload combo: the frontend adds an `upload` widget for it (any UPLOAD_OPTIONS)."""
+        return any(self.options.get(option) for option in UPLOAD_OPTIONS)
+
+    @property
+    def media_kind(self) -> MediaKind | None:
+        """The kind of file this upload input takes (a public field of it is a media field)."""
+        for option, kind in UPLOAD_OPTIONS.items():
+            if kind is not None and self.options.get(option):
+                return kind
+        return None
 
 
 @dataclass(frozen=True)
@@ -73,10 +118,8 @@ class NodeDef:
     inputs: Mapping[str, InputDef]
     input_order: tuple[str, ...]
     outputs: tuple[str, ...]
-    output_names: tuple[str, ...]
     output_node: bool
     display_name: str
-    category: str
 
     def input(self, name: str) -> InputDef | None:
         return self.inputs.get(name)
@@ -124,10 +167,8 @@ def parse_node(class_type: str, raw: Mapping[str, Any]) -> NodeDef:
         outputs=tuple(
             str(o) if not isinstance(o, list) else "COMBO" for o in raw.get("output", [])
         ),
-        output_names=tuple(str(o) for o in raw.get("output_name", []) or []),
         output_node=bool(raw.get("output_node")),
         display_name=str(raw.get("display_name") or class_type),
-        category=str(raw.get("category") or ""),
     )
 
 
@@ -146,6 +187,15 @@ class NodeDefs(Mapping[str, NodeDef]):
 
     def __len__(self) -> int:
         return len(self._nodes)
+
+    def choices(self, class_type: str, input_name: str) -> tuple[str, ...] | None:
+        """The values combo input `input_name` of `class_type` offers, or None when the node or
+        the input is gone or is not a combo."""
+        node = self._nodes.get(class_type)
+        idef = node.input(input_name) if node is not None else None
+        if idef is None or idef.kind != "COMBO":
+            return None
+        return tuple(str(v) for v in idef.choices or ())
 
     @classmethod
     def from_json(cls, text: str | bytes) -> NodeDefs:

@@ -23,7 +23,6 @@ JSON_TYPES: dict[str, JsonType] = {
     "BOOLEAN": "boolean",
     "COMBO": "string",
 }
-MEDIA_OPTIONS = {"image_upload": "image", "video_upload": "video", "audio_upload": "audio"}
 STRING_ONLY = ("min_length", "max_length", "pattern")
 
 
@@ -93,7 +92,7 @@ class _FieldResolver:
                 "set a literal value (disconnect it, or target the source node)",
                 target,
             )
-        elif not idef.is_widget and not _media_kind(idef):
+        elif not idef.is_widget and not idef.media_kind:
             self.error(
                 f"this input takes a {idef.type_name} from another node; a public field "
                 "can only set a literal value",
@@ -121,7 +120,8 @@ class _FieldResolver:
             return None
         first = idefs[0]
         json_type = JSON_TYPES.get(first.kind, "string")
-        media = self.spec.media or _media_kind(first)
+        kind = self.spec.media or first.media_kind
+        media = kind.value if kind else None
         if len(set(self.spec.all_targets)) != len(self.spec.all_targets):
             self.error("the same target is listed twice")
 
@@ -256,13 +256,6 @@ class _FieldResolver:
         node = self.graph[target.node]
         title = (node.get("_meta") or {}).get("title") or node.get("class_type")
         return f"{idef.name} of {title} (node {target.node})"
-
-
-def _media_kind(idef: InputDef) -> str | None:
-    for option, kind in MEDIA_OPTIONS.items():
-        if idef.options.get(option):
-            return kind
-    return None
 
 
 def _kind_of_literal(value: Any) -> Any:

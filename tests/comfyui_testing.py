@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-Graph = dict[str, dict[str, Any]]
+from comfygen.runtime.workflow import Graph
 
 
 def invert_graph(color: int = 0x102030, size: int = 16, prefix: str = "cg/test") -> Graph:

@@ -1,1 +1,1 @@
-"""Print the IR: JSON Schema, pydantic model (datamodel-code-generator), jinja templates, ruff."""
+"""Owns printing the IR as files: JSON Schema, pydantic models, jinja templates, ruff formatting."""

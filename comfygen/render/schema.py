@@ -5,10 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from comfygen.ir import MISSING, FieldIR, WorkflowIR
+from comfygen.nodedefs import MediaKind
 from comfygen.runtime.input import RANDOM_KEY
-
-MEDIA_TYPES = {"image": "image/*", "mask": "image/*", "video": "video/*", "audio": "audio/*"}
-LIVE_CHOICES_KEY = "x-comfygen-choices-from"
 
 
 def field_schema(field: FieldIR) -> dict[str, Any]:
@@ -35,7 +33,7 @@ def field_schema(field: FieldIR) -> dict[str, Any]:
     if field.random:
         schema[RANDOM_KEY] = True
     if field.media:
-        schema["contentMediaType"] = MEDIA_TYPES[field.media]
+        schema["contentMediaType"] = MediaKind(field.media).content_type
     return schema
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
+from comfygen.nodedefs import MediaKind
 from comfygen.runtime.input import WorkflowInput
 
 Graph = dict[str, dict[str, Any]]
@@ -27,15 +27,6 @@ class ChoiceSource:
 
     node_class: str
     input: str
-
-
-class MediaKind(StrEnum):
-    """Kinds of file a media field carries to ComfyUI's input folder."""
-
-    IMAGE = "image"
-    MASK = "mask"
-    VIDEO = "video"
-    AUDIO = "audio"
 
 
 @dataclass(frozen=True)

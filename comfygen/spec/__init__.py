@@ -1,4 +1,4 @@
-"""The mapping spec: which workflow inputs become public fields, and how."""
+"""Owns the mapping spec: which workflow inputs become public fields, and how."""
 
 from comfygen.spec.models import FieldSpec, TargetRef, WorkflowSpec
 

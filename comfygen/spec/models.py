@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FIELD_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+from comfygen.names import IDENTIFIER
+from comfygen.nodedefs import MediaKind
+
+FIELD_NAME = IDENTIFIER
+"""A public field name's shape: the one regex is `comfygen.names.IDENTIFIER` (this alias stays
+until `comfygen.sources` imports that directly)."""
 RANDOM = "random"
 
 
@@ -55,7 +60,7 @@ class FieldSpec(BaseModel):
     pattern: str | None = None
     choices: list[str | int | float] | None = None
     examples: list[Any] | None = None
-    media: Literal["image", "mask", "video", "audio"] | None = None
+    media: MediaKind | None = None
 
     @model_validator(mode="before")
     @classmethod

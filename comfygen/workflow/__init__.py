@@ -1,4 +1,4 @@
-"""ComfyUI workflows: the UI format, the API format, and conversion between them."""
+"""Owns ComfyUI workflow files: reading the UI and API formats, and converting UI to API format."""
 
 from comfygen.workflow.load import is_ui_format, load_workflow
 from comfygen.workflow.ui_to_api import convert_ui_workflow

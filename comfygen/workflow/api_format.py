@@ -30,11 +30,6 @@ def is_link(value: Any) -> bool:
             and isinstance(value[1], int) and not isinstance(value[1], bool))
 
 
-def looks_like_api_graph(data: Any) -> bool:
-    return isinstance(data, Mapping) and bool(data) and all(
-        isinstance(v, Mapping) and "class_type" in v for v in data.values())
-
-
 def validate_api_graph(
     data: Any, nodedefs: NodeDefs | None = None, file: str = "<workflow>",
 ) -> tuple[dict[str, dict[str, Any]], list[Problem]]:

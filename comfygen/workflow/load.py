@@ -10,13 +10,8 @@ from typing import Any
 from comfygen.errors import Problem
 from comfygen.nodedefs import NodeDefs
 from comfygen.workflow.api_format import validate_api_graph
-from comfygen.workflow.ui_format import is_ui_workflow
+from comfygen.workflow.ui_format import is_ui_format
 from comfygen.workflow.ui_to_api import convert_ui_workflow
-
-
-def is_ui_format(data: Any) -> bool:
-    """True for a UI-format export (`{"nodes": [...], "links": [...]}`), False for API format."""
-    return is_ui_workflow(data)
 
 
 def load_workflow(

@@ -136,15 +136,10 @@ class UIWorkflow(_Model):
     def _definitions(cls, value: Any) -> Any:
         return value if isinstance(value, dict) else {}
 
-    @property
-    def group_nodes(self) -> dict[str, Any]:
-        """Legacy group node definitions (`extra.groupNodes`), keyed by group name."""
-        groups = self.extra.get("groupNodes")
-        return groups if isinstance(groups, dict) else {}
 
-
-def is_ui_workflow(data: Any) -> bool:
-    """True for the UI format (`{"nodes": [...], ...}`); API-format graphs have no `nodes` list."""
+def is_ui_format(data: Any) -> bool:
+    """True for a UI-format export (`{"nodes": [...], "links": [...]}`), False for API format
+    (API-format graphs have no `nodes` list)."""
     return isinstance(data, Mapping) and isinstance(data.get("nodes"), list)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from comfygen.errors import Problem, Severity
-from comfygen.nodedefs import NodeDefs, parse_input
+from comfygen.nodedefs import InputDef, NodeDefs
+from comfygen.workflow.dynamic_prompts import resolve_dynamic_prompt
+from comfygen.workflow.live_graph import Level, LiveNode, Slot, bypass_input
 from comfygen.workflow.ui_format import (
     MODE_BYPASS,
     MODE_NEVER,
@@ -30,214 +31,16 @@ from comfygen.workflow.ui_format import (
     UIWorkflow,
     group_name,
 )
+from comfygen.workflow.widgets import (
+    Widget,
+    has_widget,
+    migrate_widget_values,
+    ui_inputs,
+    widget_layout,
+)
 
 SUBGRAPH_INPUT_NODE = -10
-UPLOAD_FLAGS = ("image_upload", "video_upload", "audio_upload", "animated_image_upload")
 PRIMITIVE_REPLACE_PROPERTY = "Run widget replace on values"
-
-
-@dataclass
-class Widget:
-    """One widget of a node. `stored`: has a slot in `widgets_values`; `sent`: goes to the API."""
-
-    name: str
-    value: Any
-    stored: bool = True
-    sent: bool = True
-    dynamic_prompts: bool = False
-
-
-# Widgets that frontend extensions add to some core nodes (frontend 1.32.x), as
-# (anchor, name, value, stored, sent); anchor is "start", "end" or the widget they follow.
-EXTENSION_WIDGETS: dict[str, tuple[tuple[str, str, Any, bool, bool], ...]] = {
-    "Load3D": (
-        ("model_file", "upload 3d model", "upload3dmodel", True, True),
-        ("upload 3d model", "upload extra resources", "uploadExtraResources", True, True),
-        ("upload extra resources", "clear", "clear", True, True),
-        ("clear", "image", "", True, True),
-    ),
-    "Preview3D": (("end", "image", "", True, True),),
-    "SaveGLB": (("end", "image", "", True, True),),
-    "PreviewAny": (("end", "preview", "", False, True),),
-    "WebcamCapture": (
-        ("start", "image", "", True, True),
-        ("end", "waiting for camera...", "capture", True, True),
-    ),
-    "LoadImageOutput": (
-        ("image", "Auto-refresh after generation", False, True, False),
-        ("Auto-refresh after generation", "refresh", "refresh", True, True),
-    ),
-}
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    name: str
-    type: str  # the frontend's slot type: "INT", "COMBO", "MODEL", ...
-    kind: str
-    options: Mapping[str, Any]
-    choices: tuple[Any, ...] | None
-
-    @property
-    def has_widget(self) -> bool:
-        return self.kind != "LINK" and not self.options.get("forceInput")
-
-    @property
-    def has_control(self) -> bool:
-        """Seed-like: the UI keeps one extra `control_after_generate` value after this one."""
-        if self.kind == "INT":
-            return bool(self.options.get("control_after_generate",
-                                         self.name in ("seed", "noise_seed")))
-        return self.kind == "COMBO" and bool(self.options.get("control_after_generate"))
-
-    def default(self) -> Any:
-        if "default" in self.options:
-            return self.options["default"]
-        if self.kind == "COMBO":
-            return self.choices[0] if self.choices else None
-        return {"INT": 0, "FLOAT": 0, "STRING": "", "BOOLEAN": False}.get(self.kind)
-
-
-def input_specs(nodedefs: NodeDefs, class_type: str) -> list[InputSpec]:
-    """Required then optional inputs in `input_order` (hidden inputs are not UI inputs)."""
-    raw = nodedefs.raw.get(class_type) or {}
-    declared = raw.get("input") or {}
-    order = raw.get("input_order") or {}
-    specs: list[InputSpec] = []
-    for section in ("required", "optional"):
-        entries = declared.get(section) or {}
-        names = [n for n in order.get(section) or [] if n in entries]
-        names += [n for n in entries if n not in names]
-        for name in names:
-            d = parse_input(name, entries[name], section)
-            slot_type = d.type_name if d.kind == "LINK" else d.kind
-            specs.append(InputSpec(name, slot_type, d.kind, d.options, d.choices))
-    return specs
-
-
-def widget_layout(nodedefs: NodeDefs, class_type: str) -> list[Widget]:
-    """The widgets a new node of `class_type` has in the frontend, in order, with defaults."""
-    widgets: list[Widget] = []
-    upload = False
-    for spec in input_specs(nodedefs, class_type):
-        if not spec.has_widget:
-            continue
-        widgets.append(Widget(spec.name, spec.default(),
-                              dynamic_prompts=bool(spec.options.get("dynamicPrompts"))))
-        if spec.has_control:
-            widgets.append(Widget("control_after_generate", "randomize", sent=False))
-        upload = upload or any(spec.options.get(f) for f in UPLOAD_FLAGS)
-    for anchor, name, value, stored, sent in EXTENSION_WIDGETS.get(class_type, ()):
-        extra = Widget(name, value, stored, sent)
-        if anchor == "start":
-            widgets.insert(0, extra)
-        elif anchor == "end":
-            widgets.append(extra)
-        else:
-            at = next((i for i, w in enumerate(widgets) if w.name == anchor), len(widgets) - 1)
-            widgets.insert(at + 1, extra)
-    if upload:
-        widgets.append(Widget("upload", "image", sent=False))
-    return widgets
-
-
-def migrate_widget_values(specs: list[InputSpec], widgets: list[Widget], values: list) -> list:
-    """Old saves also stored values for `forceInput` inputs: drop those when the count says so."""
-    names = {w.name for w in widgets}
-    relevant = [s for s in specs if s.name in names or s.options.get("forceInput")]
-    if not any(s.options.get("forceInput") for s in relevant):
-        return values
-    if sum(2 if s.has_control or s.name in ("seed", "noise_seed") else 1
-           for s in relevant) != len(values):
-        return values
-    return [v for i, v in enumerate(values)
-            if i >= len(relevant) or not relevant[i].options.get("forceInput")]
-
-
-_COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
-
-
-def process_dynamic_prompt(text: str, rng: random.Random) -> str:
-    """The frontend's dynamic prompts: strip `//` and `/* */` comments, pick one `{a|b}` choice."""
-    text = _COMMENTS.sub("", text)
-    pos = 0
-
-    def escape() -> str:
-        nonlocal pos
-        out = "\\" + (text[pos] if pos < len(text) else "undefined")
-        pos += 1
-        return out
-
-    def choice_block() -> str:
-        nonlocal pos
-        options, current, depth = [], "", 0
-        while pos < len(text):
-            ch = text[pos]
-            pos += 1
-            if ch == "\\":
-                current += escape()
-                continue
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                if not depth:
-                    break
-                depth -= 1
-            elif ch == "|" and not depth:
-                options.append(current)
-                current = ""
-                continue
-            current += ch
-        options.append(current)
-        return process_dynamic_prompt(rng.choice(options), rng)
-
-    result = ""
-    while pos < len(text):
-        ch = text[pos]
-        pos += 1
-        result += escape() if ch == "\\" else choice_block() if ch == "{" else ch
-    return re.sub(r"\\([{}|])", r"\1", result)
-
-
-@dataclass
-class Slot:
-    name: str
-    type: Any
-    link: int | None
-    widget: str | None = None
-
-
-@dataclass
-class LiveNode:
-    """A node as the frontend holds it after loading: widgets filled, inputs in definition order."""
-
-    node: Node
-    class_type: str | None  # None for frontend-only nodes and subgraph instances
-    title: str
-    widgets: list[Widget]
-    inputs: list[Slot]
-    output_types: list[Any]
-    subgraph: Subgraph | None = None
-
-    @property
-    def mode(self) -> int:
-        return self.node.mode
-
-    @property
-    def virtual(self) -> bool:
-        return self.class_type is None
-
-    def widget(self, name: str) -> Widget | None:
-        return next((w for w in self.widgets if w.name == name), None)
-
-
-@dataclass
-class Graph:
-    """One level: the root workflow or a subgraph definition."""
-
-    nodes: dict[str, LiveNode]
-    links: dict[int, Link]
-    subgraph: Subgraph | None = None
 
 
 @dataclass
@@ -246,7 +49,7 @@ class Dto:
 
     id: str
     live: LiveNode
-    graph: Graph
+    level: Level
     path: tuple[str, ...]
     instance: Dto | None = None  # the subgraph node this node sits in
 
@@ -256,10 +59,10 @@ class Converter:
     workflow: UIWorkflow
     nodedefs: NodeDefs
     file: str
-    seed: int | None = None
+    seed: int = 0
     titles: Mapping[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
-    graphs: dict[str | None, Graph] = field(default_factory=dict)
+    levels: dict[str | None, Level] = field(default_factory=dict)
     dtos: dict[str, Dto] = field(default_factory=dict)
 
     def problem(self, message: str, node: Any = None, input: str | None = None,
@@ -268,13 +71,13 @@ class Converter:
                                      input, severity=severity))
 
     # -- building live nodes -------------------------------------------------------------
-    def build_graph(self, nodes: list[Node], links: list[Link], sub: Subgraph | None) -> Graph:
-        graph = Graph({}, {link.id: link for link in links}, sub)
+    def build_level(self, nodes: list[Node], links: list[Link], sub: Subgraph | None) -> Level:
+        level = Level({}, {link.id: link for link in links}, sub)
         for node in nodes:
-            graph.nodes[str(node.id)] = self.live_node(node, graph, sub)
-        return graph
+            level.nodes[str(node.id)] = self.live_node(node, level, sub)
+        return level
 
-    def live_node(self, node: Node, graph: Graph, where: Subgraph | None) -> LiveNode:
+    def live_node(self, node: Node, level: Level, where: Subgraph | None) -> LiveNode:
         node_type = TYPE_ALIASES.get(node.type, node.type)
         subgraphs = {s.id: s for s in self.workflow.definitions.subgraphs}
         serial = [Slot(i.name, i.type, i.link, i.widget.name if i.widget else None)
@@ -298,23 +101,23 @@ class Converter:
                          "have it; install the custom node or remove it", node.id)
             return LiveNode(node, None, node.title or node_type, [], serial, outputs)
         nodedef = self.nodedefs[node_type]
-        specs = input_specs(self.nodedefs, node_type)
+        idefs = ui_inputs(self.nodedefs, node_type)
         widgets = widget_layout(self.nodedefs, node_type)
-        self.fill_widgets(node, specs, widgets)
+        self.fill_widgets(node, idefs, widgets)
         by_name = {s.name: s for s in serial}
         inputs: list[Slot] = []
-        ordered = [s for s in specs if not s.has_widget] + [s for s in specs if s.has_widget]
-        for spec in ordered:
-            saved = by_name.get(spec.name)
-            inputs.append(Slot(spec.name, spec.type, saved.link if saved else None,
-                               spec.name if spec.has_widget else None))
-        known = {s.name for s in specs}
+        ordered = [i for i in idefs if not has_widget(i)] + [i for i in idefs if has_widget(i)]
+        for idef in ordered:
+            saved = by_name.get(idef.name)
+            inputs.append(Slot(idef.name, idef.type_name, saved.link if saved else None,
+                               idef.name if has_widget(idef) else None))
+        known = {i.name for i in idefs}
         inputs += [s for s in serial if s.name not in known]
         outputs = list(nodedef.outputs) + outputs[len(nodedef.outputs):]
         title = node.title or self.titles.get(node_type) or nodedef.display_name
         return LiveNode(node, node_type, title, widgets, inputs, outputs)
 
-    def fill_widgets(self, node: Node, specs: list[InputSpec], widgets: list[Widget]) -> None:
+    def fill_widgets(self, node: Node, idefs: list[InputDef], widgets: list[Widget]) -> None:
         values = node.widgets_values
         if values is None:
             return
@@ -323,7 +126,7 @@ class Converter:
                 if w.name in values:
                     w.value = values[w.name]
             return
-        values = migrate_widget_values(specs, widgets, list(values))
+        values = migrate_widget_values(idefs, widgets, list(values))
         stored = [w for w in widgets if w.stored]
         for i, value in enumerate(values):
             if i < len(stored):
@@ -332,17 +135,17 @@ class Converter:
             self.problem(f"widgets_values has {len(values)} values for {len(stored)} widgets; "
                          "the rest keep their defaults", node.id, severity=Severity.WARNING)
 
-    def promote_widgets(self, graph: Graph) -> None:
+    def promote_widgets(self, level: Level) -> None:
         """Subgraph instances show a copy of the inner widget each of their inputs feeds."""
-        for live in graph.nodes.values():
+        for live in level.nodes.values():
             sub = live.subgraph
             if sub is None:
                 continue
-            inner = self.graphs[sub.id]
+            inner = self.levels[sub.id]
             widgets: list[Widget] = []
             for slot, sub_input in zip(live.inputs, sub.inputs, strict=False):
                 for link_id in sub_input.linkIds:
-                    w = _fed_widget(inner, link_id)
+                    w = inner.fed_widget(link_id)
                     if w is not None:
                         widgets.append(Widget(sub_input.name, w.value))
                         slot.widget = sub_input.name
@@ -364,9 +167,9 @@ class Converter:
                         if target_widget is not None:
                             target_widget.value = value
 
-    def apply_primitives(self, graph: Graph) -> None:
+    def apply_primitives(self, level: Level) -> None:
         """A PrimitiveNode writes its value into every widget its output feeds."""
-        for live in graph.nodes.values():
+        for live in level.nodes.values():
             node = live.node
             if node.type != "PrimitiveNode" or not node.outputs or not node.outputs[0].links:
                 continue
@@ -378,21 +181,21 @@ class Converter:
                 self.problem("PrimitiveNode text replacement (%date% etc.) is not applied",
                              node.id, severity=Severity.WARNING)
             for link_id in node.outputs[0].links:
-                w = _fed_widget(graph, link_id)
+                w = level.fed_widget(link_id)
                 if w is not None:
                     w.value = value
 
     # -- flattening and link resolution --------------------------------------------------
-    def flatten(self, graph: Graph, path: tuple[str, ...], instance: Dto | None,
+    def flatten(self, level: Level, path: tuple[str, ...], instance: Dto | None,
                 seen: frozenset[str]) -> None:
-        for node_id, live in graph.nodes.items():
-            dto = Dto(":".join((*path, node_id)), live, graph, path, instance)
+        for node_id, live in level.nodes.items():
+            dto = Dto(":".join((*path, node_id)), live, level, path, instance)
             self.dtos[dto.id] = dto
             if live.subgraph is not None:
                 if live.subgraph.id in seen:
                     self.problem("subgraph contains itself", dto.id)
                     continue
-                self.flatten(self.graphs[live.subgraph.id], (*path, node_id), dto,
+                self.flatten(self.levels[live.subgraph.id], (*path, node_id), dto,
                              seen | {live.subgraph.id})
 
     def resolve_input(self, dto: Dto, index: int, visited: set, want: Any = None) -> Any:
@@ -405,7 +208,7 @@ class Converter:
         slot = dto.live.inputs[index]
         if slot.link is None:
             return None
-        link = dto.graph.links.get(slot.link)
+        link = dto.level.links.get(slot.link)
         if link is None:
             self.problem(f"link {slot.link} does not exist", dto.id, slot.name,
                          severity=Severity.WARNING)
@@ -442,7 +245,7 @@ class Converter:
             sub = live.subgraph
             if index >= len(sub.outputs) or not sub.outputs[index].linkIds:
                 return None
-            inner = self.graphs[sub.id]
+            inner = self.levels[sub.id]
             link = inner.links.get(sub.outputs[index].linkIds[0])
             if link is None:
                 return None
@@ -457,6 +260,12 @@ class Converter:
             return None
         return (dto.id, index)
 
+    def dynamic_prompt_resolved(self, node: str, input: str, value: str) -> None:
+        shown = value if len(value) <= 200 else value[:200] + "..."
+        self.problem(f"the dynamic prompt's {{a|b}} choices were resolved once, at generation "
+                     f"time (to {shown!r}): every request sends this text; to vary it, make this "
+                     "input a public field", node, input, severity=Severity.WARNING)
+
     def emit(self) -> dict[str, Any]:
         rng = random.Random(self.seed)
         out: dict[str, Any] = {}
@@ -470,7 +279,9 @@ class Converter:
                     continue
                 value = w.value
                 if w.dynamic_prompts and isinstance(value, str):
-                    value = process_dynamic_prompt(value, rng)
+                    value, picks = resolve_dynamic_prompt(value, rng)
+                    if picks:
+                        self.dynamic_prompt_resolved(dto.id, w.name, value)
                 inputs[w.name] = {"__value__": value} if isinstance(value, list) else value
             for index, slot in enumerate(live.inputs):
                 source = self.resolve_input(dto, index, set())
@@ -491,55 +302,26 @@ class Converter:
 
     def run(self) -> dict[str, Any]:
         for sub in self.workflow.definitions.subgraphs:
-            self.graphs[sub.id] = self.build_graph(sub.nodes, sub.links, sub)
-        root = self.build_graph(self.workflow.nodes, self.workflow.links, None)
-        self.graphs[None] = root
+            self.levels[sub.id] = self.build_level(sub.nodes, sub.links, sub)
+        root = self.build_level(self.workflow.nodes, self.workflow.links, None)
+        self.levels[None] = root
         # Inner levels first: an instance copies widgets of nested instances.
-        for graph in [*self.graphs.values()][::-1]:
-            self.promote_widgets(graph)
-        for graph in self.graphs.values():
-            self.apply_primitives(graph)
+        for level in [*self.levels.values()][::-1]:
+            self.promote_widgets(level)
+        for level in self.levels.values():
+            self.apply_primitives(level)
         self.flatten(root, (), None, frozenset())
         return self.emit()
 
 
-def valid_connection(a: Any, b: Any) -> bool:
-    """LiteGraph's type check: wildcards match anything; "A,B" lists match any member."""
-    a = 0 if a in ("", "*") else a
-    b = 0 if b in ("", "*") else b
-    if not a or not b or a == b:
-        return True
-    a, b = str(a).lower(), str(b).lower()
-    if "," not in a and "," not in b:
-        return a == b
-    return any(valid_connection(x, y) for x in a.split(",") for y in b.split(","))
-
-
-def bypass_input(live: LiveNode, index: int, want: Any) -> int:
-    """Which input a bypassed node forwards to its output `index` for a consumer of type `want`."""
-    inputs = live.inputs
-    if want in ("*", ""):
-        return index if len(inputs) > index else 0
-    out_type = live.output_types[index] if index < len(live.output_types) else "*"
-    if index < len(inputs) and valid_connection(inputs[index].type, out_type) \
-            and valid_connection(inputs[index].type, want):
-        return index
-    for i, slot in enumerate(inputs):
-        if slot.type == want:
-            return i
-    for i, slot in enumerate(inputs):
-        if valid_connection(slot.type, out_type) and valid_connection(slot.type, want):
-            return i
-    return -1
-
-
 def convert_ui_workflow(
     data: Mapping[str, Any], nodedefs: NodeDefs, file: str = "<workflow>", *,
-    seed: int | None = None, titles: Mapping[str, str] | None = None,
+    seed: int = 0, titles: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any], list[Problem]]:
     """UI-format workflow -> (API-format graph, problems).
 
-    `seed` fixes the random `{a|b}` dynamic-prompt choices; `titles` maps class_type to the
+    `seed` picks the `{a|b}` dynamic-prompt choices (the same ones on every run; each resolved
+    prompt is reported as a warning); `titles` maps class_type to the
     default title of untitled nodes (the frontend takes it from its bundled locale, which can
     differ from `/object_info`'s display_name; without it display_name is used)."""
     try:
@@ -550,13 +332,3 @@ def convert_ui_workflow(
     converter = Converter(workflow, nodedefs, file, seed, dict(titles or {}))
     graph = converter.run()
     return graph, converter.problems
-
-
-def _fed_widget(graph: Graph, link_id: int) -> Widget | None:
-    """The widget (converted to an input) that link `link_id` feeds in `graph`, if any."""
-    link = graph.links.get(link_id)
-    target = graph.nodes.get(str(link.target_id)) if link else None
-    if target is None:
-        return None
-    slot = next((s for s in target.inputs if s.link == link_id), None)
-    return target.widget(slot.widget) if slot and slot.widget else None

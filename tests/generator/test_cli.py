@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,37 @@ def test_add_refuses_to_overwrite_and_bad_names(project: Path) -> None:
 
 def test_repository_generated_is_in_sync() -> None:
     assert runner.invoke(app, ["check", "--root", str(ROOT)]).exit_code == 0
+
+
+def test_dynamic_prompts_generate_the_same_bytes_in_two_processes(project: Path) -> None:
+    """`{a|b|c}` choices in a UI-format workflow are resolved at generation time: the same way in
+    every process (else `comfygen check` would flip), with a warning that says so."""
+    prompt = " ".join(f"{{a{i}|b{i}|c{i}}}" for i in range(8))
+    workflow = {
+        "nodes": [
+            {"id": 1, "type": "EmptyImage", "widgets_values": [64, 64, 1, 0],
+             "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}]},
+            {"id": 2, "type": "SaveImage", "widgets_values": ["dyn"],
+             "inputs": [{"name": "images", "type": "IMAGE", "link": 1}]},
+            {"id": 3, "type": "CLIPTextEncode", "widgets_values": [prompt]},
+        ],
+        "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+    }
+    folder = project / "workflow_templates/demo"
+    folder.mkdir()
+    (folder / "dyn.json").write_text(json.dumps(workflow))
+    (folder / "dyn.yaml").write_text("inputs:\n  width:\n    target: 1.width\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    outputs = []
+    for _ in range(2):
+        shutil.rmtree(project / "generated", ignore_errors=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "comfygen", "generate", "--root", str(project)],
+            capture_output=True, text=True, env=env,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "node 3, input 'text'" in proc.stderr and "resolved once" in proc.stderr
+        generated = sorted((project / "generated").rglob("*"))
+        outputs.append({p.relative_to(project): p.read_bytes() for p in generated if p.is_file()})
+    assert outputs[0] == outputs[1]
+    assert Path("generated/demo/dyn.py") in outputs[0]

@@ -64,7 +64,7 @@ def test_field_type_range_default(name: str) -> None:
 )
 def test_enum_fields_are_checked_against_the_live_node(name: str, source: ChoiceSource) -> None:
     assert WORKFLOW.choices[name] == source
-    offered = live_choices(NODEDEFS.raw, source)
+    offered = live_choices(NODEDEFS, source)
     assert offered is not None
     if name != "checkpoint":  # no model files in the snapshot's ComfyUI
         assert set(SEED_SCHEMA["properties"][name]["enum"]) <= set(offered)

@@ -83,12 +83,12 @@ def test_bad_inputs_are_rejected_per_field(data: dict, loc: tuple, kind: str) ->
 
 def test_unknown_sampler_is_rejected_against_live_choices() -> None:
     data = WORKFLOW.input_model(prompt="x", sampler_name="warp_drive")
-    errors = check_choices(WORKFLOW, data, NODEDEFS.raw)
+    errors = check_choices(WORKFLOW, data, NODEDEFS)
     fields = [e.field for e in errors]
     assert "sampler_name" in fields
     assert "warp_drive" in next(e.message for e in errors if e.field == "sampler_name")
     ok = WORKFLOW.input_model(prompt="x", sampler_name="euler", scheduler="karras")
-    assert "sampler_name" not in [e.field for e in check_choices(WORKFLOW, ok, NODEDEFS.raw)]
+    assert "sampler_name" not in [e.field for e in check_choices(WORKFLOW, ok, NODEDEFS)]
 
 
 TRICKY = 'He said "hi" \\ back\\slash\nnew line\t{{ user }} {% if x %}{# c #} \'\'\' """ 🚀 é'

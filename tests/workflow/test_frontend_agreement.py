@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from comfygen.nodedefs import NodeDefs
-from comfygen.workflow.ui_to_api import convert_ui_workflow
+from comfygen.workflow import convert_ui_workflow
 from tests.workflow.conftest import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from comfygen.errors import Severity
+from comfygen.workflow import convert_ui_workflow
+from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
 from comfygen.workflow.load import is_ui_format, load_workflow
-from comfygen.workflow.ui_to_api import convert_ui_workflow, process_dynamic_prompt
 from tests.workflow.conftest import FIXTURES, ROOT
 
 
@@ -201,6 +202,21 @@ def test_dynamic_prompts_strip_comments_and_pick_choices():
 
     assert process_dynamic_prompt("a cat // comment\n/* x */b", random.Random(0)) == "a cat \nb"
     assert process_dynamic_prompt("{red|red} \\{x\\}", random.Random(0)) == "red {x}"
+
+
+def test_dynamic_prompt_choices_are_fixed_and_reported(nodedefs):
+    text = "a {cat|dog|fox} // comment"
+    nodes = [node(6, "CLIPTextEncode", [text]), node(7, "CLIPTextEncode", ["no // choices"])]
+    runs = [convert_ui_workflow(wf(nodes, []), nodedefs, file="t.json") for _ in range(3)]
+    assert all(run == runs[0] for run in runs)  # no seed given: still the same choice every run
+    graph, problems = runs[0]
+    chosen = graph["6"]["inputs"]["text"]
+    assert chosen in ("a cat ", "a dog ", "a fox ") and graph["7"]["inputs"]["text"] == "no "
+    [warning] = problems
+    assert (warning.file, warning.node, warning.input, warning.severity) == (
+        "t.json", "6", "text", Severity.WARNING)
+    assert f"resolved once, at generation time (to {chosen!r})" in warning.message
+    assert "public field" in warning.message
 
 
 def test_ui_and_api_exports_of_sd35_give_the_same_graph(nodedefs):
