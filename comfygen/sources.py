@@ -9,8 +9,8 @@ import yaml
 from pydantic import ValidationError
 
 from comfygen.errors import Problem
-from comfygen.names import path_segment_problem
-from comfygen.spec.models import FIELD_NAME, FieldSpec, WorkflowSpec
+from comfygen.names import IDENTIFIER, path_segment_problem
+from comfygen.spec.models import FieldSpec, WorkflowSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -91,7 +91,7 @@ def load_spec(path: Path, display: str) -> tuple[WorkflowSpec | None, list[Probl
     # Each field is validated on its own, so that one bad field does not hide the others.
     for name, raw_field in raw_inputs.items():
         name = str(name)
-        if not FIELD_NAME.match(name):
+        if not IDENTIFIER.match(name):
             problems.append(
                 Problem(display, "not a valid field name: use letters, digits and _", field=name)
             )

@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from comfygen.comfy.errors import ComfyError
+from comfygen.nodedefs import NodeDefs
 from comfygen.runtime import Workflow
 from comfygen.runtime.choices import live_choices
 from server.settings import Settings
@@ -55,19 +56,20 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
             cache["base"] = doc
         return cache["base"]
 
-    def live(object_info: Mapping[str, Any] | None, digest: str) -> dict[str, Any]:
+    def live(nodedefs: NodeDefs | None, digest: str) -> dict[str, Any]:
         if cache.get("digest") != digest or "live" not in cache:
             doc = copy.deepcopy(base())
-            if object_info:
+            if nodedefs:
                 for wf in registry.values():
-                    _patch_enums(doc, wf, object_info)
+                    _patch_enums(doc, wf, nodedefs)
             cache["live"], cache["digest"] = doc, digest
         return cache["live"]
 
     def openapi() -> dict[str, Any]:  # sync callers get the last known live state
-        cache_ = app.state.supervisor.client.node_info if hasattr(app.state, "supervisor") else None
-        latest = cache_.latest if cache_ is not None else None
-        return live(latest.raw if latest else None, cache_.digest if cache_ is not None else "")
+        if not hasattr(app.state, "supervisor"):
+            return live(None, "")
+        node_info = app.state.supervisor.client.node_info
+        return live(node_info.latest, node_info.digest)
 
     app.openapi = openapi  # type: ignore[method-assign]
 
@@ -76,8 +78,7 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
         node_info = app.state.supervisor.client.node_info
         with contextlib.suppress(ComfyError):  # ComfyUI away: the last known lists
             await node_info.get()
-        latest = node_info.latest
-        return JSONResponse(live(latest.raw if latest else None, node_info.digest))
+        return JSONResponse(live(node_info.latest, node_info.digest))
 
     # Swagger UI's assets are served from a PyPI package: /docs works offline, no CDN.
     app.mount(DOCS_ASSETS, StaticFiles(directory=str(files("fastapi_offline") / "static")),
@@ -100,7 +101,7 @@ def _resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _patch_enums(doc: dict[str, Any], wf: Workflow, object_info: Mapping[str, Any]) -> None:
+def _patch_enums(doc: dict[str, Any], wf: Workflow, nodedefs: NodeDefs) -> None:
     if not wf.choices:
         return
     op = doc["paths"].get(f"/workflow/{wf.path}", {}).get("post")
@@ -110,7 +111,7 @@ def _patch_enums(doc: dict[str, Any], wf: Workflow, object_info: Mapping[str, An
     inputs = _resolve(doc, body["properties"]["input"])
     for field, source in wf.choices.items():
         prop = inputs.get("properties", {}).get(field)
-        allowed = live_choices(object_info, source)
+        allowed = live_choices(nodedefs, source)
         if prop is None or allowed is None:
             continue
         if allowed:

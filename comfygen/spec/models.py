@@ -7,10 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from comfygen.names import IDENTIFIER
 from comfygen.nodedefs import MediaKind
 
-FIELD_NAME = IDENTIFIER
 """A public field name's shape: the one regex is `comfygen.names.IDENTIFIER` (this alias stays
 until `comfygen.sources` imports that directly)."""
 RANDOM = "random"

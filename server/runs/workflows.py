@@ -81,7 +81,7 @@ async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supe
                 or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
 
     errors = await supervisor.client.node_info.lookup(
-        lambda nodedefs: relevant(check_choices(wf, data, nodedefs.raw)))
+        lambda nodedefs: relevant(check_choices(wf, data, nodedefs)))
     if not errors:
         return
     detail = []
