@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
-# Set up everything comfygen needs on a fresh machine; safe to run again (each step is cached).
-#  1. .venv with comfygen and its dev tools (reinstalled when pyproject.toml changes)
-#  2. the test ComfyUI 0.3.75 on CPU, cached outside the checkout (scripts/install_comfyui.py)
-#  3. Debian's chromium, jq and curl for the browser and docs tests (no browser download), as root
+# Set up what comfygen needs on a fresh machine; safe to run again (each step is cached).
+#
+#   scripts/setup.sh [serve|test]      (default: $COMFYGEN_SETUP, else test)
+#
+#  1. .venv with comfygen; in test mode with its dev tools too (pytest, playwright, the linters).
+#     Reinstalled when pyproject.toml changes, or when a serve-only .venv is asked for the tests.
+#  2. the test ComfyUI 0.3.75 on CPU, cached outside the checkout (scripts/install_comfyui.py);
+#     `comfygen serve` launches it, so both modes install it
+#  3. test mode only: Debian's chromium, jq and curl for the browser and docs tests (no browser
+#     download), as root
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON="${PYTHON:-python3.11}"
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
+mode="${1:-${COMFYGEN_SETUP:-test}}"
+case "$mode" in
+  serve) extras="" ;;
+  test) extras="[dev]" ;;
+  *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
+esac
+
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
+# The stamp names the mode and pyproject.toml's hash. A test install also serves; a serve install
+# is upgraded (dev extras added) the first time the tests need it.
 stamp=.venv/.comfygen-installed
-want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
-  echo "$want" > "$stamp"
+hash="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+have="$(cat "$stamp" 2>/dev/null || true)"
+if [ "$have" != "test $hash" ] && [ "$have" != "$mode $hash" ]; then
+  .venv/bin/pip install --quiet --disable-pip-version-check -e ".$extras"
+  echo "$mode $hash" > "$stamp"
 fi
 
 .venv/bin/python scripts/install_comfyui.py
+
+[ "$mode" = test ] || exit 0
 
 # Debian packages the tests drive: chromium (browser tests, the frontend reference), jq and curl
 # (the documented shell examples are run as written).

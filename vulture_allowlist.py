@@ -1,0 +1,33 @@
+"""Names vulture cannot see being used because a framework uses them (`vulture` reads this file
+with comfygen/ and server/; see [tool.vulture] in pyproject.toml). Routes, typer commands and
+pydantic validators are covered there by `ignore_decorators`, `model_config` by `ignore_names`.
+
+Only framework-called names belong here, each with who calls it. Code that nothing calls is
+removed, not listed.
+"""
+
+# ruff: noqa
+_ = object()
+
+# pydantic-settings calls this hook on Settings; its signature is fixed (server/settings.py)
+_.settings_customise_sources
+dotenv_settings
+file_secret_settings
+
+# the context-manager protocol passes the exception triple to __exit__ (comfygen/comfy/launcher.py)
+exc_info
+
+# sqlite3 reads the connection's row_factory (server/jobs/store.py)
+_.row_factory
+
+# starlette's Request reads its cached body from _body (server/media/multipart.py)
+_._body
+
+# read by the jinja template comfygen/templates/workflow_module.py.jinja (comfygen/ir.py)
+_.optional_without_default
+
+# response-model fields FastAPI serialises into the HTTP answer (server/runs/schemas.py)
+_.comfyui_filename
+_.stats
+_.status_url
+_.events_url
