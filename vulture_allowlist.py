@@ -2,8 +2,9 @@
 with comfygen/ and server/; see [tool.vulture] in pyproject.toml). Routes, typer commands and
 pydantic validators are covered there by `ignore_decorators`, `model_config` by `ignore_names`.
 
-Only framework-called names belong here, each with who calls it. Code that nothing calls is
-removed, not listed.
+Only framework-called names belong here, each with who calls it, and the few fields of a
+published file format or result that callers may read. Code that nothing calls is removed, not
+listed.
 """
 
 # ruff: noqa
@@ -20,9 +21,6 @@ exc_info
 # sqlite3 reads the connection's row_factory (server/jobs/store.py)
 _.row_factory
 
-# starlette's Request reads its cached body from _body (server/media/multipart.py)
-_._body
-
 # read by the jinja template comfygen/templates/workflow_module.py.jinja (comfygen/ir.py)
 _.optional_without_default
 
@@ -31,3 +29,15 @@ _.comfyui_filename
 _.stats
 _.status_url
 _.events_url
+
+# fields of ComfyUI's UI-format link, read from the file as the format defines them
+# (comfygen/workflow/ui_format.py)
+_.target_slot
+
+# what a fetch did, on its public result (server/security/urlguard.py FetchResult)
+_.truncated
+
+# the bounded event broadcaster's observable state: listeners and events dropped from a full
+# listener queue (server/jobs/events.py; its tests check both bounds)
+_.dropped
+_.subscriber_count

@@ -64,22 +64,6 @@ async (wf) => {
 }
 """
 
-# Runs in the page: the widgets a freshly created node of each class has, in order.
-WIDGETS_JS = """
-(types) => {
-  const out = {};
-  for (const t of types) {
-    const node = window.LiteGraph.createNode(t);
-    if (!node) { out[t] = null; continue; }
-    out[t] = (node.widgets || []).map(w => ({
-      name: w.name, type: w.type, serialize: w.serialize !== false,
-      prompt: !!w.name && w.options?.serialize !== false, value: w.value ?? null,
-    }));
-  }
-  return out;
-}
-"""
-
 
 def find_chromium(install: bool = True) -> str:
     """Path of a chromium binary: $COMFYGEN_CHROMIUM, Debian's, or apt-get install it (as root)."""
@@ -124,10 +108,6 @@ class Frontend:
     def convert(self, workflow: Mapping[str, Any]) -> dict[str, Any]:
         """`{"output": API graph or None, "errors": [console errors]}` for one UI workflow."""
         return self.page.evaluate(CONVERT_JS, workflow)
-
-    def widget_layouts(self, class_types: list[str]) -> dict[str, Any]:
-        """Widgets (name, type, serialize flags) of a new node of each class."""
-        return self.page.evaluate(WIDGETS_JS, class_types)
 
 
 @contextmanager

@@ -152,10 +152,6 @@ class Settings(BaseSettings):
     cors_max_age: int = Field(default=600, ge=0)
     """Seconds browsers may cache a CORS preflight answer."""
 
-    @property
-    def attached(self) -> bool:
-        return self.comfyui_url is not None
-
     @classmethod
     def settings_customise_sources(
         cls,

@@ -206,8 +206,3 @@ class ComfyClient(ComfyRest):
     async def object_info(self, refresh: bool = False) -> dict[str, Any]:
         """GET /object_info as ComfyUI sends it, cached (see `node_info` for the parsed form)."""
         return (await self.node_info.get(refresh)).raw  # type: ignore[return-value]
-
-    @property
-    def object_info_hash(self) -> str:
-        """Digest of the last /object_info body: changes when models or nodes change."""
-        return self.node_info.digest

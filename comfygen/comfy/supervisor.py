@@ -62,10 +62,6 @@ class Supervisor:
         """ComfyUI is up and the shared websocket is connected."""
         return self.state == State.READY and self.client.connected
 
-    @property
-    def launched(self) -> bool:
-        return self.process is not None
-
     def check_available(self) -> None:
         """Raise ComfyUnavailableError unless ComfyUI can take work now."""
         if self.state != State.READY:

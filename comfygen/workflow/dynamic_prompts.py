@@ -8,13 +8,9 @@ import re
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//.*")
 
 
-def process_dynamic_prompt(text: str, rng: random.Random) -> str:
-    """The frontend's dynamic prompts: strip `//` and `/* */` comments, pick one `{a|b}` choice."""
-    return resolve_dynamic_prompt(text, rng)[0]
-
-
 def resolve_dynamic_prompt(text: str, rng: random.Random) -> tuple[str, int]:
-    """`process_dynamic_prompt`, also saying how many real choices (two options or more) it made."""
+    """The frontend's dynamic prompts: strip `//` and `/* */` comments, pick one `{a|b}` choice;
+    also say how many real choices (two options or more) were made."""
     picks = [0]
     return _process(text, rng, picks), picks[0]
 

@@ -53,7 +53,6 @@ class Runner:
         self.media = MediaResolver(settings)
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
-        self.in_flight = 0
 
     @property
     def input_root(self) -> Path | None:
@@ -88,13 +87,11 @@ class Runner:
 
     async def run(self, run: Run, prompt_id: str | None = None) -> RunResponse:
         """The sync 200 body, or raise ApiError; `prompt_id` is ComfyUI's id for the prompt."""
-        self.in_flight += 1
         try:
             return await self._run(run, prompt_id or str(uuid.uuid4()))
         except ComfyError as exc:
             raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
         finally:
-            self.in_flight -= 1
             self.remove_uploads(run)
 
     async def _run(self, run: Run, prompt_id: str) -> RunResponse:

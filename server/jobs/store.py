@@ -113,10 +113,6 @@ class JobStore:
             raise JobNotFound(job_id)
         return job
 
-    async def get_by_key(self, idempotency_key: str) -> Job | None:
-        """The job created with this idempotency key."""
-        return await self._run(self._get_by, "idempotency_key", idempotency_key)
-
     async def find_key(self, idempotency_key: str, request_hash: str | None = None) -> Job | None:
         """The job created with this key; `IdempotencyConflict` if it was for another request."""
         return await self._run(self._find_key, idempotency_key, request_hash)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 STATUS_BY_REASON: dict[str, int] = {
     "too_large": 413,
     "too_many_pixels": 413,
@@ -26,10 +24,6 @@ class MediaError(Exception):
     def status_code(self) -> int:
         """The HTTP status this rejection maps to (413, 415 or 422)."""
         return STATUS_BY_REASON.get(self.reason, 422)
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready body: `{"field", "reason", "message"}`."""
-        return {"field": self.field, "reason": self.reason, "message": self.message}
 
     def __repr__(self) -> str:
         return f"MediaError({self.field!r}, {self.reason!r}, {self.message!r})"

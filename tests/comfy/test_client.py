@@ -156,7 +156,7 @@ async def test_object_info_is_cached_until_refreshed(client: ComfyClient) -> Non
     assert "KSampler" in first and "SaveImage" in first
     assert await client.object_info() is first
     assert await client.object_info(refresh=True) is not first
-    assert client.object_info_hash
+    assert client.node_info.digest
 
 
 async def test_models_lists_folders_live(client: ComfyClient) -> None:

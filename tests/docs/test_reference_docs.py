@@ -374,7 +374,7 @@ def test_pyproject_table_and_priorities(clean_env: pytest.MonkeyPatch, tmp_path:
     project = load_config()  # the working directory's project
     settings = project_settings(project.server)
     assert {k: getattr(settings, k) for k in values} == values
-    assert settings.attached
+    assert settings.comfyui_url is not None  # attached
     clean_env.setenv("COMFYGEN_REQUEST_TIMEOUT", "7")  # the environment beats pyproject.toml
     assert project_settings(project.server).request_timeout == 7
     # and a CLI flag beats both

@@ -89,7 +89,7 @@ async def test_idempotency_key_returns_the_first_job(store: JobStore) -> None:
     first, created = await store.create("w", idempotency_key="k1", request_hash="h")
     again, created_again = await store.create("w", idempotency_key="k1", request_hash="h")
     assert (created, created_again, again.id) == (True, False, first.id)
-    assert (await store.get_by_key("k1")).id == first.id
+    assert (await store.find_key("k1")).id == first.id
     with pytest.raises(IdempotencyConflict):
         await store.create("w", idempotency_key="k1", request_hash="other")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from comfygen.errors import Severity
 from comfygen.workflow import convert_ui_workflow
-from comfygen.workflow.dynamic_prompts import process_dynamic_prompt
+from comfygen.workflow.dynamic_prompts import resolve_dynamic_prompt
 from comfygen.workflow.load import is_ui_format, load_workflow
 from tests.workflow.conftest import FIXTURES, ROOT
 
@@ -200,8 +200,8 @@ def test_legacy_group_node_is_reported(nodedefs):
 def test_dynamic_prompts_strip_comments_and_pick_choices():
     import random
 
-    assert process_dynamic_prompt("a cat // comment\n/* x */b", random.Random(0)) == "a cat \nb"
-    assert process_dynamic_prompt("{red|red} \\{x\\}", random.Random(0)) == "red {x}"
+    assert resolve_dynamic_prompt("a cat // comment\n/* x */b", random.Random(0)) == ("a cat \nb", 0)
+    assert resolve_dynamic_prompt("{red|red} \\{x\\}", random.Random(0)) == ("red {x}", 1)
 
 
 def test_dynamic_prompt_choices_are_fixed_and_reported(nodedefs):
