@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
@@ -33,6 +33,7 @@ from comfygen.comfy.rest import ComfyRest
 log = logging.getLogger("comfygen.comfy")
 
 CancelOutcome = Literal["deleted", "interrupted", "not_found"]
+ENDED_KEPT = 64
 
 
 class PromptTracker:
@@ -88,6 +89,8 @@ class PromptWatcher:
         self.reconnect_max_delay = reconnect_max_delay
         self.unavailable_grace = unavailable_grace
         self.trackers: dict[str, PromptTracker] = {}
+        self.ended: OrderedDict[str, PromptTracker] = OrderedDict()
+        """The last prompts whose wait ended, so that a late `events()` replays them and ends."""
         self.connected = asyncio.Event()
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
         self.closing = False
@@ -142,10 +145,15 @@ class PromptWatcher:
             if tracker.done or (deadline is not None and loop.time() >= deadline):
                 tracker.close_subscribers()
             self.trackers.pop(prompt_id, None)
+            if tracker.done:
+                self.ended[prompt_id] = tracker
+                while len(self.ended) > ENDED_KEPT:
+                    self.ended.popitem(last=False)
 
     async def events(self, prompt_id: str) -> AsyncIterator[ProgressEvent]:
-        """Progress events of one prompt as they arrive, ending when the prompt ends."""
-        tracker = self.track(prompt_id)
+        """Progress events of one prompt as they arrive, ending when the prompt ends (at once,
+        after replaying them, when it already ended)."""
+        tracker = self.trackers.get(prompt_id) or self.ended.get(prompt_id) or self.track(prompt_id)
         q: asyncio.Queue[ProgressEvent | None] = asyncio.Queue()
         for ev in tracker.events:
             q.put_nowait(ev)

@@ -73,6 +73,14 @@ async def test_events_iterate_until_the_prompt_ends(client: ComfyClient) -> None
     assert seen[-1] == "executing"
 
 
+async def test_events_of_a_prompt_that_already_ended_replay_and_end(client: ComfyClient) -> None:
+    """A listener that arrives after the wait ended (a fast prompt) must not hang."""
+    prompt_id = await client.submit(invert_graph(fresh_color()))
+    await client.wait(prompt_id, timeout=30)
+    seen = [e.type async for e in client.events(prompt_id)]  # ends at once
+    assert "execution_success" in seen and seen[-1] == "executing"
+
+
 async def test_unknown_node_class_is_a_validation_error(client: ComfyClient) -> None:
     with pytest.raises(ComfyValidationError) as info:
         await client.submit({"1": {"class_type": "NoSuchNode", "inputs": {}}})
