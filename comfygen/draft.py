@@ -114,7 +114,8 @@ def draft_spec(graph: Mapping[str, Any], nodedefs: NodeDefs, summary: str) -> di
             if proposed is None:
                 continue
             field: dict[str, Any] = {"target": f"{node_id}.{idef.name}"}
-            if idef.control_after_generate:
+            # A field published as a seed is drawn per request, whatever the UI shows for it.
+            if idef.control_after_generate or (proposed == "seed" and idef.kind == "INT"):
                 field["default"] = "random"
             inputs[_unique(proposed, set(inputs))] = field
     return {
