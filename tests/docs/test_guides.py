@@ -154,6 +154,20 @@ def test_the_two_commands_are_make_targets() -> None:
     assert test[0] == "scripts/setup.sh" and test[-1] == ".venv/bin/pytest"
 
 
+def test_readme_tables_are_complete() -> None:
+    """The README's docs table links every page of docs/, and tests/README.md names every folder
+    of tests/."""
+    readme = (ROOT / "README.md").read_text()
+    pages = {p.name for p in DOCS.glob("*.md")}
+    linked = set(re.findall(r"^\| \[[\w-]+\]\(docs/([\w.-]+\.md)\) \|", readme, re.M))
+    assert linked == pages, pages ^ linked
+    tests_readme = (ROOT / "tests/README.md").read_text()
+    folders = {p.name for p in (ROOT / "tests").iterdir()
+               if p.is_dir() and not p.name.startswith((".", "__"))}
+    named = set(re.findall(r"`(\w+)/`", tests_readme))
+    assert folders <= named, folders - named
+
+
 @pytest.mark.comfyui
 def test_first_endpoint_in_five_minutes(dist: Path, comfyui: ComfyUIProcess, tmp_path: Path
                                         ) -> None:
