@@ -1,11 +1,12 @@
 """The guides in docs/ are real: every command and code block of getting-started.md,
 models-and-custom-nodes.md and deployment.md runs here, or is the file it claims to be.
 
-Commands run literally, with `bash`, in a scratch copy of the project (so they never touch the
-checkout's `workflow_templates/` and `generated/`), with three stand-ins the reader does not need:
-the server attaches to the session's ComfyUI (`COMFYGEN_COMFYUI_URL`) instead of launching one,
-listens on a free port instead of 8000 (URLs in the commands are rewritten to match), and
-`make serve` runs the command its recipe runs after `scripts/setup.sh`.
+getting-started.md runs as written in an empty folder with an environment that points nowhere
+near this checkout, with one stand-in: `pip install comfygen` installs the wheel built from this
+checkout (comfygen is not on PyPI yet). The other guides' commands run literally, with `bash`, in a
+scratch copy of this repository's project (so they never touch the checkout's
+`workflow_templates/` and `generated/`). Servers attach to the session's ComfyUI instead of
+launching one and listen on a free port instead of 8000 (URLs in the commands are rewritten).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from server.settings import Settings
+from tests.wheel import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -84,16 +86,6 @@ def pythonpath(scratch: Path) -> str:
     return os.pathsep.join(p for p in (str(scratch), os.environ.get("PYTHONPATH")) if p)
 
 
-def server_env(scratch: Path, comfyui: ComfyUIProcess, port: int) -> dict[str, str]:
-    return {
-        **os.environ,
-        "COMFYGEN_PORT": str(port),
-        "COMFYGEN_COMFYUI_URL": comfyui.url,
-        "COMFYGEN_COMFYUI_OUTPUT_DIR": str(comfyui.base_dir / "output"),
-        "PYTHONPATH": pythonpath(scratch),
-    }
-
-
 @contextlib.contextmanager
 def serving(line: str, scratch: Path, env: dict[str, str], port: int) -> Iterator[str]:
     """Run a serve command in the background until /ready answers 200; SIGTERM it after."""
@@ -122,24 +114,17 @@ def serving(line: str, scratch: Path, env: dict[str, str], port: int) -> Iterato
             proc.wait()
 
 
-def serve_command(line: str) -> str:
-    """`make serve` -> the command its recipe runs after set-up; anything else unchanged."""
-    if line == "make serve":
-        recipe = make_recipe("serve")
-        assert recipe[0] == "scripts/setup.sh", recipe
-        return recipe[-1]
-    return line
-
-
 # -- files shown in the guides are the files -------------------------------------------------
 
 SHOWN = [
     ("getting-started.md", "json", 0, "docs/examples/invert/workflow.json"),
     ("getting-started.md", "yaml", 0, "docs/examples/invert/spec.yaml"),
+    ("getting-started.md", "python", 0, "docs/examples/invert/save_images.py"),
     ("models-and-custom-nodes.md", "python", 0, "docs/examples/custom_node/comfygen_example_nodes/__init__.py"),
     ("models-and-custom-nodes.md", "json", 0, "docs/examples/custom_node/tint.json"),
     ("models-and-custom-nodes.md", "yaml", 0, "docs/examples/custom_node/tint.yaml"),
     ("deployment.md", "dockerfile", 0, "deploy/Dockerfile"),
+    ("deployment.md", "dockerfile", 1, "deploy/project.Dockerfile"),
     ("deployment.md", "yaml", 0, "deploy/kubernetes.yaml"),
 ]
 
@@ -162,32 +147,73 @@ def test_every_block_is_accounted_for(doc: str) -> None:
 
 
 def test_the_two_commands_are_make_targets() -> None:
-    assert commands("getting-started.md")[:2] == ["make serve", "make test"]
+    """The README's two commands for working on comfygen are make targets with these recipes."""
+    assert commands("../README.md")[:2] == ["make serve", "make test"]
     serve, test = make_recipe("serve"), make_recipe("test")
     assert serve == ["scripts/setup.sh", ".venv/bin/comfygen serve"]
     assert test[0] == "scripts/setup.sh" and test[-1] == ".venv/bin/pytest"
 
 
+def test_readme_tables_are_complete() -> None:
+    """The README's docs table links every page of docs/, and tests/README.md names every folder
+    of tests/."""
+    readme = (ROOT / "README.md").read_text()
+    pages = {p.name for p in DOCS.glob("*.md")}
+    linked = set(re.findall(r"^\| \[[\w-]+\]\(docs/([\w.-]+\.md)\) \|", readme, re.M))
+    assert linked == pages, pages ^ linked
+    tests_readme = (ROOT / "tests/README.md").read_text()
+    folders = {p.name for p in (ROOT / "tests").iterdir()
+               if p.is_dir() and not p.name.startswith((".", "__"))}
+    named = set(re.findall(r"`(\w+)/`", tests_readme))
+    assert folders <= named, folders - named
+
+
 @pytest.mark.comfyui
-def test_first_endpoint_in_five_minutes(scratch: Path, comfyui: ComfyUIProcess) -> None:
-    lines = commands("getting-started.md")[2:]
-    port = free_port()
-    env = server_env(scratch, comfyui, port)
-    add, listing, check, serve, *calls = lines
-    sh(add, scratch)
-    assert (scratch / "generated/demo/invert.py").exists()
-    listed = sh(listing, scratch).stdout
+def test_first_endpoint_in_five_minutes(dist: Path, comfyui: ComfyUIProcess, tmp_path: Path
+                                        ) -> None:
+    """From `pip install` to the saved image, as written; the reader saves the shown files."""
+    (wheel,) = dist.glob("*.whl")
+    make_venv, install, activate, init, cd, add, listing, check, serve, *calls = commands(
+        "getting-started.md")
+    assert install == ".venv/bin/pip install comfygen", install
+    assert activate.startswith("source ") and cd.startswith("cd "), (activate, cd)
+    env = clean_env()
+    sh(make_venv, tmp_path, env)
+    sh(install.replace(" comfygen", f" {wheel}"), tmp_path, env, timeout=600)
+    # the shell state every later command runs in: the virtualenv active, then inside the project
+    state = [activate]
+    sh(" && ".join([*state, init]), tmp_path, env)
+    project = tmp_path / cd.split()[1]
+    assert (project / "comfygen.toml").is_file()
+    state.append(cd)
+    origin = sh(" && ".join([*state, 'python -c "import comfygen; print(comfygen.__file__)"']),
+                tmp_path, env).stdout
+    assert str(tmp_path / ".venv") in origin and str(ROOT) not in origin
+    (tmp_path / "invert.json").write_text(blocks("getting-started.md", "json")[0])
+    (tmp_path / "invert.yaml").write_text(blocks("getting-started.md", "yaml")[0])
+    (project / "save_images.py").write_text(blocks("getting-started.md", "python")[0])
+
+    sh(" && ".join([*state, add]), tmp_path, env)
+    assert (project / "generated/demo/invert.py").exists()
+    listed = sh(" && ".join([*state, listing]), tmp_path, env).stdout
     assert "POST /workflow/demo/invert" in listed and "fields: color, size" in listed
-    sh(check, scratch)
-    with serving(serve_command(serve), scratch, env, port) as url:
+    sh(" && ".join([*state, check]), tmp_path, env)
+    assert "--comfyui-url http://127.0.0.1:8188" in serve
+    port = free_port()
+    server_env = {**env, "COMFYGEN_PORT": str(port),
+                  "COMFYGEN_COMFYUI_OUTPUT_DIR": str(comfyui.base_dir / "output")}
+    command = " && ".join([*state, serve.replace("http://127.0.0.1:8188", comfyui.url)])
+    with serving(command, tmp_path, server_env, port) as url:
         for line in calls:
-            sh(line.replace("http://127.0.0.1:8000", url), scratch)
+            sh(" && ".join([*state, line.replace("http://127.0.0.1:8000", url)]), tmp_path, env)
         bad = httpx.post(url + "/workflow/demo/invert", json={"input": {"size": 4096}})
         assert bad.status_code == 422 and "size" in bad.text
-        assert "demo/invert" in httpx.get(url + "/openapi.json").text
-    body = json.loads((scratch / "response.json").read_text())
+        paths = httpx.get(url + "/openapi.json").json()["paths"]
+        assert "/workflow/demo/invert" in paths
+        assert "/workflow/sd3.5-medium/txt2img" not in paths  # the project's, not this repo's
+    body = json.loads((project / "response.json").read_text())
     assert body["input"] == {"color": 3368652, "size": 256}
-    (png,) = (scratch / "out").iterdir()
+    (png,) = (project / "out").iterdir()
     with Image.open(png) as img:
         assert img.size == (256, 256)
         pixel = img.convert("RGB").getpixel((10, 10))
@@ -296,6 +322,20 @@ def test_dockerfile_runs_a_real_command() -> None:
     assert f"COMFYGEN_PORT={exposed}" in text
     help_text = sh(f".venv/bin/comfygen {' '.join(cmd[1:])} --help", ROOT).stdout
     assert "Serve the project's workflows" in help_text
+
+
+def test_project_image_is_the_base_image_plus_the_project() -> None:
+    """Two lines: FROM the tag the base image's build command gives it, COPY the project to the
+    folder the base image serves from; built from the project root."""
+    base = (ROOT / "deploy/Dockerfile").read_text()
+    project = (ROOT / "deploy/project.Dockerfile").read_text()
+    tag = re.search(r"^#\s+docker build -f deploy/Dockerfile .* -t (\S+) \.$", base, re.M).group(1)
+    workdir = re.findall(r"^WORKDIR (\S+)$", base, re.M)[-1]
+    instructions = [line for line in project.splitlines() if line and not line.startswith("#")]
+    assert instructions == [f"FROM {tag}", f"COPY . {workdir}"]
+    assert re.search(r"root: docker build -f project\.Dockerfile -t \S+ \.$", project, re.M)
+    assert re.search(r"^CMD \[\"comfygen\", \"serve\"\]$", base, re.M)  # finds the project in
+    # its working directory, as `test_serve_refuses_a_stale_project` (tests/packaging) runs it
 
 
 def test_gpu_machine_commands() -> None:

@@ -36,6 +36,7 @@ from pydantic import ConfigDict, Field
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from comfygen.config import load_config
+from comfygen.registry import load_workflows
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.input import RANDOM_KEY
 from server.app import create_app
@@ -415,7 +416,9 @@ def test_settings_table_defaults_and_flags() -> None:
     flags = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help", "--root"}
     assert "--root" in help_text and "`--root`" in (DOCS / CONFIG).read_text()
     documented = {flag.strip("`") for _, flag, _ in rows if flag != "—"}
-    assert documented == flags
+    # --root picks the project, not a setting: the text says it (the project's own settings)
+    assert documented == flags - {"--root"}
+    assert "--root" in flags and "`--root`" in (DOCS / CONFIG).read_text()
     wrong = {name: (default, shown(Settings.model_fields[name].default))
              for name, _, default in rows if default != shown(Settings.model_fields[name].default)}
     assert wrong == {}
@@ -557,10 +560,93 @@ def test_architecture_diagram_names_real_things() -> None:
         path = re.sub(r"<\w+>", "*", path.rstrip("."))
         assert list(ROOT.glob(path)), path
     client = "".join(p.read_text() for p in (ROOT / "comfygen/comfy").glob("*.py"))
-    for endpoint in re.search(r"client ─ (.*)\n", diagram).group(1).split(", "):
+    line = re.search(r"client ─ (.*)\n", diagram).group(1).rstrip(" │")
+    for endpoint in line.split(", "):
         assert f'"{endpoint}' in client, endpoint
     from comfygen.generator import generate  # noqa: F401  (the library API it names)
-    from server.app import create_app as named  # noqa: F401
     help_text = subprocess.run([str(ROOT / ".venv/bin/comfygen"), "check", "--help"],
                                capture_output=True, text=True)
     assert help_text.returncode == 0, help_text.stderr
+
+
+def _modules() -> dict[str, Any]:
+    """Every module of comfygen/ and server/, imported."""
+    import importlib
+    import pkgutil
+
+    import comfygen
+    import server
+    found: dict[str, Any] = {}
+    for package in (comfygen, server):
+        found[package.__name__] = package
+        for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            if not info.name.endswith("__main__"):  # `python -m comfygen` runs the CLI
+                found[info.name] = importlib.import_module(info.name)
+    return found
+
+
+def test_architecture_names_real_modules_and_classes() -> None:
+    """Every `comfygen.x.y` / `server.x.y` it names is a module (or a name in one); every
+    `Class` and `Class.member` it names exists in comfygen/ or server/ (or is imported there)."""
+    text = (DOCS / "architecture.md").read_text()
+    modules = _modules()
+    classes: dict[str, list[type]] = {}
+    for module in modules.values():
+        for value in vars(module).values():
+            if isinstance(value, type):  # theirs, or imported there (jinja's `Environment`)
+                classes.setdefault(value.__name__, []).append(value)
+    names = set(re.findall(r"`([\w.]+)(?:\(\))?`", text))
+    dotted = {n for n in names if n.split(".")[0] in ("comfygen", "server")}
+    assert {"server.runs.workflows", "server.runs.schemas", "comfygen.runtime.choices",
+            "server.media.inputs", "server.runs.answer", "server.execution.runner",
+            "server.jobs.manager", "comfygen.registry"} <= dotted
+    for name in dotted:
+        module, _, attr = name.rpartition(".")
+        assert name in modules or (module in modules and hasattr(modules[module], attr)), name
+    not_classes = {"Prefer", "Input", "WORKFLOW"}  # a header, the generated model, a constant
+    for name in {n for n in names if re.fullmatch(r"[A-Z]\w+(\.\w+)?", n)} - not_classes:
+        cls_name, _, member = name.partition(".")
+        assert cls_name in classes, name
+        if member:
+            assert any(hasattr(c, member) or member in getattr(c, "model_fields", {})
+                       for c in classes[cls_name]), name
+
+
+def test_architecture_states_the_import_contracts() -> None:
+    """The rules it states are the import-linter contracts, and the picture's server/ boxes are
+    the layers contract, top to bottom."""
+    text = (DOCS / "architecture.md").read_text()
+    (diagram,) = blocks("architecture.md", "text")
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"][
+        "contracts"]
+    for contract in contracts:
+        assert f"**{contract['name']}**" in text, contract["name"]
+    (layers,) = [c["layers"] for c in contracts if c["type"] == "layers"]
+    positions = []
+    for layer in layers:
+        label = " │ ".join(m.strip().removeprefix("server.") for m in layer.split("|"))
+        assert f"│ {label} " in diagram, label
+        positions.append(diagram.index(f"│ {label} "))
+    assert positions == sorted(positions)
+
+
+def test_architecture_names_the_module_of_every_endpoint() -> None:
+    """Two hops: each route of the app is a row of the endpoint table naming its module."""
+    text = (DOCS / "architecture.md").read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    app = create_app(Settings(), load_workflows(load_config(ROOT)))
+    routes = []
+    for route in app.routes:
+        routes += getattr(getattr(route, "original_router", None), "routes", [route])
+    seen = 0
+    for route in routes:
+        if not getattr(route, "methods", None) or not hasattr(route, "endpoint"):
+            continue  # the static files of /docs
+        path = re.sub(r"^/workflow/.*", "/workflow/<model>/<name>", route.path)
+        for method in route.methods:
+            call = f"`{method} {path}`"
+            row = next((r for r in rows if call in r), None)
+            assert row is not None, call
+            assert f"`{route.endpoint.__module__}`" in row, (call, route.endpoint.__module__)
+            seen += 1
+    assert seen >= 10

@@ -1,6 +1,7 @@
 """comfygen as a dependency: the wheel and sdist build, the wheel installs into a fresh virtualenv
-outside the checkout, and from there `comfygen init` makes a project that serves its own endpoint
-while this repository's project serves SD3.5 on another port; neither sees the other's endpoints."""
+outside the checkout (the session fixtures `dist` and `installed` of tests/conftest.py), and from
+there `comfygen init` makes a project that serves its own endpoint while this repository's project
+serves SD3.5 on another port; neither sees the other's endpoints."""
 
 from __future__ import annotations
 
@@ -12,49 +13,19 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-import venv
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
+from tests.wheel import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
 INVERT = ROOT / "docs" / "examples" / "invert"
-
-
-@pytest.fixture(scope="module")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m build`: an sdist, and a wheel built from it."""
-    out = tmp_path_factory.mktemp("dist")
-    subprocess.run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                   check=True, capture_output=True, timeout=600)
-    return out
-
-
-@pytest.fixture(scope="module")
-def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv (outside the checkout) with only the wheel and its dependencies."""
-    env_dir = tmp_path_factory.mktemp("venv")
-    venv.create(env_dir, with_pip=True)
-    (wheel,) = dist.glob("*.whl")
-    subprocess.run([str(env_dir / "bin" / "python"), "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", str(wheel)], check=True, timeout=900,
-                   capture_output=True, env=clean_env())
-    return env_dir / "bin"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without anything that would point Python at the checkout."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV") and not k.startswith("COMFYGEN_")}
-    return {**env, "COLUMNS": "200", **extra}
 
 
 def run(bin_dir: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
