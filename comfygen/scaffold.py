@@ -29,6 +29,7 @@ object_info = "workflow_templates/object_info.json"
 """
 
 GITIGNORE = """\
+.venv/
 __pycache__/
 comfyui-data/
 comfygen-jobs.sqlite3*
