@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     """Port the HTTP server listens on."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """uvicorn and comfygen log level."""
+    log_format: Literal["plain", "json"] = "plain"
+    """`json`: one JSON object per log line (uvicorn's access log too), with request_id,
+    job_id, prompt_id and workflow; `plain`: readable lines."""
+    metrics_public: bool = False
+    """Serve /metrics without the API key (e.g. to a Prometheus on a private network)."""
 
     # ComfyUI: attach to a URL, or launch a child
     comfyui_url: str | None = None
