@@ -21,7 +21,7 @@ class NodeTiming:
 
     @property
     def ms(self) -> int:
-        return int(self.seconds * 1000)
+        return round(self.seconds * 1000)
 
 
 @dataclass

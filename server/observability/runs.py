@@ -104,4 +104,4 @@ def _observe(workflow: str, stats: Mapping[str, Any]) -> None:
 
 
 def _ms(a: float, b: float) -> int:
-    return max(0, int((b - a) * 1000))
+    return max(0, round((b - a) * 1000))
