@@ -63,3 +63,11 @@ def test_dashboard_expressions_name_exported_series() -> None:
     titles = " ".join(p["title"] for p in dashboard["panels"]).lower()
     for what in ("queue depth", "throughput", "p50 / p95", "error rate", "restarts"):
         assert what in titles
+
+
+def test_docs_list_every_metric() -> None:
+    doc = (DASHBOARD.parents[1] / "docs" / "observability.md").read_text(encoding="utf-8")
+    names = {n.removesuffix("_bucket").removesuffix("_count").removesuffix("_sum")
+             for n in exported() if n.startswith("comfygen_") and not n.endswith("_created")}
+    missing = sorted(n for n in names if f"| `{n}` |" not in doc)
+    assert missing == []
