@@ -23,6 +23,8 @@ _KEY_VALUE = re.compile(
     r"(?i)((?:api[_-]?key|secret|token|password|passwd|authorization|signature|"
     r"x-amz-signature|sig)[\"']?\s*[:=]\s*[\"']?)(?:bearer\s+)?[^\s\"',;&}]+")
 
+_KEY_HINT = re.compile(r"(?i)key|secret|token|pass|auth|sig")
+
 
 def register_secrets(settings: Any) -> None:
     """Remember the values that must never be logged: the API key, the webhook secret, the
@@ -50,7 +52,9 @@ def redact(text: str) -> str:
     if "://" in text:
         text = _URL_USERINFO.sub(r"\1***@", text)
         text = _URL_QUERY.sub(r"\1?***", text)
-    return _KEY_VALUE.sub(r"\1***", text)
+    if ("=" in text or ":" in text) and _KEY_HINT.search(text):
+        text = _KEY_VALUE.sub(r"\1***", text)
+    return text
 
 
 def _redact_path(path: str) -> str:

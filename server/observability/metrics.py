@@ -68,6 +68,18 @@ MEDIA_BYTES = Counter("comfygen_media_bytes_in", "Bytes of media inputs accepted
                       ["kind"])
 
 
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, cached: prometheus-client's own lookup locks and validates."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def webhook_delivered(delivered: bool) -> None:
     WEBHOOKS.labels("delivered" if delivered else "failed").inc()
 
@@ -159,8 +171,8 @@ class ObservabilityMiddleware:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<unmatched>"
             method = scope["method"]
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_DURATION.labels(method, template).observe(
+            child(HTTP_REQUESTS, method, template, str(status)).inc()
+            child(HTTP_DURATION, method, template).observe(
                 elapsed if elapsed is not None else time.perf_counter() - started)
             for var, token in reversed(tokens):
                 var.reset(token)

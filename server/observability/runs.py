@@ -84,7 +84,7 @@ def observe_run(workflow: str, prompt_id: str) -> Iterator[RunObservation]:
 
 
 def _count(workflow: str, status: str, error_type: str | None) -> None:
-    metrics.JOBS.labels(workflow, status).inc()
+    metrics.child(metrics.JOBS, workflow, status).inc()
     if status == "failed" and error_type:
         metrics.JOB_ERRORS.labels(workflow, error_type).inc()
 
@@ -93,14 +93,14 @@ def _observe(workflow: str, stats: Mapping[str, Any]) -> None:
     for phase, key in (("queue", "queue_ms"), ("execute", "execution_ms"),
                        ("outputs", "outputs_ms")):
         value = stats.get(key)
-        metrics.JOB_DURATION.labels(workflow, phase).observe(
+        metrics.child(metrics.JOB_DURATION, workflow, phase).observe(
             value / 1000 if value is not None else 0.0)
     for node in stats.get("nodes") or []:
         class_type = node.get("class_type") or "unknown"
         if node.get("cached"):
-            metrics.NODES_CACHED.labels(class_type).inc()
+            metrics.child(metrics.NODES_CACHED, class_type).inc()
         else:
-            metrics.NODE_DURATION.labels(class_type).observe(node["ms"] / 1000)
+            metrics.child(metrics.NODE_DURATION, class_type).observe(node["ms"] / 1000)
 
 
 def _ms(a: float, b: float) -> int:
