@@ -83,9 +83,10 @@ class ContextFilter(logging.Filter):
             return True
         record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        elif record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            # formatters use exc_text when exc_info is gone (JSON's would re-format exc_info)
+            record.exc_text, record.exc_info = redact(record.exc_text), None
         return True
 
 

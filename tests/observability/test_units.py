@@ -87,6 +87,36 @@ def test_access_log_path_loses_its_query() -> None:
     assert {"request_id", "job_id", "prompt_id", "workflow"} <= set(line)
 
 
+@pytest.mark.parametrize("fmt", ["json", "plain"])
+def test_tracebacks_are_scrubbed_and_ids_shown(fmt: str) -> None:
+    import io
+    import logging.config
+
+    from server.observability import bind
+
+    stream = io.StringIO()
+    logging.config.dictConfig({**logs.log_config(fmt, "info", stream=stream),
+                               "loggers": {"comfygen.tb": {"handlers": ["main"], "level": "INFO",
+                                                           "propagate": False}}})
+    bind(request_id="rid-77", job_id="job-88")
+    try:
+        raise RuntimeError("fetch of https://u:tbPass99@h.example/a?sig=tbSig11 failed")
+    except RuntimeError:
+        logging.getLogger("comfygen.tb").exception("delivery to %s failed", "https://h/x?k=v1")
+    finally:
+        bind(request_id=None, job_id=None)
+        logging.getLogger("comfygen.tb").handlers.clear()
+    text = stream.getvalue()
+    assert "RuntimeError" in text and "tbPass99" not in text and "tbSig11" not in text
+    assert "k=v1" not in text
+    if fmt == "json":
+        line = json.loads(text)
+        assert (line["request_id"], line["job_id"]) == ("rid-77", "job-88")
+        assert "Traceback" in line["exc_info"]
+    else:
+        assert "[request_id=rid-77 job_id=job-88]" in text
+
+
 async def test_request_id_round_trips_or_is_made() -> None:
     async with running(create_app(offline_settings(), {}), ready=False) as http:
         r = await http.get("/health", headers={"X-Request-ID": "abc-123.def"})
