@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from server.execution.results import NodeTime
 from server.jobs.models import Job
 
 
@@ -22,8 +23,8 @@ class JobTimings(BaseModel):
     queue_ms: int | None = None
     execution_ms: int | None = None
     outputs_ms: int | None = None
-    nodes: list[dict[str, Any]] = Field(default=[], description=(
-        "Per node: `node`, `class_type`, `ms`, `cached`"))
+    nodes: list[NodeTime] = Field(default=[], description=(
+        "Each node ComfyUI ran or served from cache, in execution order"))
 
     @classmethod
     def of(cls, result: Any) -> JobTimings | None:
