@@ -24,11 +24,22 @@ _.row_factory
 # read by the jinja template comfygen/templates/workflow_module.py.jinja (comfygen/ir.py)
 _.optional_without_default
 
-# response-model fields FastAPI serialises into the HTTP answer (server/runs/schemas.py)
+# response-model fields serialised into the HTTP answer (server/runs/schemas.py,
+# server/execution/results.py: comfyui-api's `stats` keys and ours, server/jobs/views.py)
 _.comfyui_filename
 _.stats
 _.status_url
 _.events_url
+_.preprocess_time
+_.comfy_round_trip
+_.comfy_execution
+_.postprocess_time
+_.total_time
+_.outputs_ms
+_.timings
+
+# LogRecord attributes the JSON formatter writes as fields (server/observability/logs.py)
+_.http_method
 
 # fields of ComfyUI's UI-format link, read from the file as the format defines them
 # (comfygen/workflow/ui_format.py)

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server import openapi, system
+from server import observability, openapi, system
 from server.errors import install_handlers
 from server.execution.runner import Runner
 from server.jobs import routes as job_routes
@@ -83,4 +83,5 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
     app.include_router(workflows.build_router(registry))
     openapi.install(app, registry, settings)
     access.install(app, settings)
+    observability.install(app, settings)  # outermost: request ids, HTTP metrics
     return app

@@ -11,6 +11,7 @@ from comfygen.config import load_config
 from comfygen.registry import load_workflows
 from comfygen.runtime import Workflow
 from server.app import create_app
+from server.observability.logs import log_config
 from server.settings import Settings, project_settings
 
 
@@ -20,6 +21,7 @@ def serve(settings: Settings, workflows: Mapping[str, Workflow]) -> None:
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         timeout_graceful_shutdown=settings.drain_timeout or None, lifespan="on",
+        log_config=log_config(settings.log_format, settings.log_level),
     )
     uvicorn.Server(config).run()
 

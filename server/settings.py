@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     """Port the HTTP server listens on."""
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """uvicorn and comfygen log level."""
+    log_format: Literal["plain", "json"] = "plain"
+    """`json`: one JSON object per log line (uvicorn's access log too), with request_id,
+    job_id, prompt_id and workflow; `plain`: readable lines."""
 
     # ComfyUI: attach to a URL, or launch a child
     comfyui_url: str | None = None
@@ -138,6 +141,8 @@ class Settings(BaseSettings):
     """Header carrying the API key (e.g. Salad-Api-Key); `Authorization: Bearer` works too."""
     api_key_protect_docs: bool = False
     """Also require the API key for /docs and /openapi.json."""
+    metrics_public: bool = False
+    """Serve /metrics without the API key (e.g. to a Prometheus on a private network)."""
     max_body_size: int = Field(default=64 * 1024 * 1024, gt=0)
     """Largest request body in bytes (JSON or multipart); larger bodies get 413."""
     cors_allow_origins: list[str] = []

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from comfygen.comfy.timing import PromptTiming
+
 
 @dataclass(frozen=True)
 class ProgressEvent:
@@ -48,6 +50,8 @@ class PromptResult:
     prompt_id: str
     outputs: Mapping[str, Mapping[str, Any]]
     status: Mapping[str, Any] = field(default_factory=dict)
+    timing: PromptTiming | None = field(default=None, compare=False)
+    """Start, end and per-node times seen on the websocket (None when only /history saw it)."""
 
     @classmethod
     def from_history(cls, prompt_id: str, entry: Mapping[str, Any]) -> PromptResult:

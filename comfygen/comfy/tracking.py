@@ -16,6 +16,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from websockets.asyncio.client import connect
@@ -29,6 +30,7 @@ from comfygen.comfy.errors import (
 )
 from comfygen.comfy.models import ProgressEvent, PromptResult
 from comfygen.comfy.rest import ComfyRest
+from comfygen.comfy.timing import PromptTiming
 
 log = logging.getLogger("comfygen.comfy")
 
@@ -52,6 +54,7 @@ class PromptTracker:
         self.signal = asyncio.Event()
         self.events: deque[ProgressEvent] = deque(maxlen=256)
         self.subscribers: list[asyncio.Queue[ProgressEvent | None]] = []
+        self.timing = PromptTiming()  # execution and node times, from websocket arrivals
 
     @property
     def done(self) -> bool:
@@ -118,7 +121,7 @@ class PromptWatcher:
                 if tracker.failure is not None:
                     raise tracker.failure
                 if tracker.entry is not None:
-                    return result_of(prompt_id, tracker.entry)
+                    return replace(result_of(prompt_id, tracker.entry), timing=tracker.timing)
                 if tracker.closed_by_ws and tracker.ws_success and tracker.ws_outputs is not None:
                     # The websocket saw the whole run: its `executed` messages carry exactly
                     # what /history would list, so skip that round trip.
@@ -210,6 +213,7 @@ class PromptWatcher:
         tracker = self.trackers.get(str(data.get("prompt_id")))
         if tracker is None:
             return
+        tracker.timing.observe(kind, data, time.monotonic())
         tracker.push(ProgressEvent(kind, data))
         if kind in ("execution_start", "execution_cached", "execution_success"):
             tracker.ws_messages.append([kind, data])

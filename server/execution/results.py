@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class OutputFileInfo(BaseModel):
@@ -24,6 +24,32 @@ class NodeOutput(BaseModel):
     values: dict[str, Any] = Field(default={}, description="Non-file outputs, e.g. text")
 
 
+class NodeTime(BaseModel):
+    node: str = Field(description="Node id in the graph")
+    class_type: str | None = None
+    ms: int = Field(description="Milliseconds the node ran (0 when cached)")
+    cached: bool = Field(description="ComfyUI served the node from its cache")
+
+
+class RunStats(BaseModel):
+    """Where the run's time went, in milliseconds. The first five keys are comfyui-api's."""
+
+    model_config = ConfigDict(extra="allow")
+
+    preprocess_time: int | None = None
+    comfy_round_trip: int | None = None
+    comfy_execution: int | None = Field(default=None, description=(
+        "Execution time from ComfyUI's own history timestamps"))
+    postprocess_time: int | None = None
+    total_time: int | None = None
+    queue_ms: int | None = Field(default=None, description=(
+        "From receiving the request to ComfyUI starting it (input handling and queue wait)"))
+    execution_ms: int | None = Field(default=None, description="ComfyUI executing the graph")
+    outputs_ms: int | None = Field(default=None, description="Fetching and converting outputs")
+    nodes: list[NodeTime] = Field(default=[], description=(
+        "Each node ComfyUI ran or served from cache, in execution order"))
+
+
 class RunResponse(BaseModel):
     """A finished run. `images` holds every output file (base64), in `filenames` order."""
 
@@ -31,7 +57,7 @@ class RunResponse(BaseModel):
     prompt: dict[str, Any]
     images: list[str]
     filenames: list[str]
-    stats: dict[str, int | None]
+    stats: RunStats
     outputs: dict[str, NodeOutput]
 
 

@@ -23,6 +23,7 @@ from server.execution.outputs import ConvertOutput, can_convert, convert, conver
 from server.execution.preflight import check_models
 from server.execution.results import NodeOutput, OutputFileInfo, RunResponse, WorkflowResponse
 from server.media.inputs import MediaResolver
+from server.observability import observe_run, run_stats
 from server.settings import Settings
 from server.webhooks.sender import WebhookSender
 
@@ -41,6 +42,7 @@ class Run:
     fields: Mapping[tuple[str, str], str] = field(default_factory=dict)
     uploads: tuple[str, ...] = ()  # media this request put in ComfyUI's input folder
     received: float = field(default_factory=time.monotonic)
+    workflow: str = "prompt"  # metrics and log label: the workflow path, or "prompt"
 
 
 class Runner:
@@ -87,12 +89,16 @@ class Runner:
 
     async def run(self, run: Run, prompt_id: str | None = None) -> RunResponse:
         """The sync 200 body, or raise ApiError; `prompt_id` is ComfyUI's id for the prompt."""
-        try:
-            return await self._run(run, prompt_id or str(uuid.uuid4()))
-        except ComfyError as exc:
-            raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
-        finally:
-            self.remove_uploads(run)
+        prompt_id = prompt_id or str(uuid.uuid4())
+        with observe_run(run.workflow, prompt_id) as observed:
+            try:
+                response = await self._run(run, prompt_id)
+            except ComfyError as exc:
+                raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
+            finally:
+                self.remove_uploads(run)
+            observed.succeeded(response.stats.model_dump())
+            return response
 
     async def _run(self, run: Run, prompt_id: str) -> RunResponse:
         self.supervisor.check_available()
@@ -142,6 +148,7 @@ class Runner:
                 "comfy_execution": result.execution_ms,
                 "postprocess_time": _ms(finished, done),
                 "total_time": _ms(run.received, done),
+                **run_stats(graph, result, run.received, finished, done),
             },
             "outputs": outputs,
         }

@@ -21,6 +21,7 @@ from server.errors import ApiError, from_comfy
 from server.execution.admission import Slot
 from server.execution.runner import Run, Runner
 from server.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
+from server.observability import bind
 from server.settings import Settings
 
 log = logging.getLogger("comfygen.server")
@@ -132,6 +133,7 @@ class JobManager:
 
     async def _execute(self, job_id: str, sub: Submission) -> None:
         prompt_id = str(uuid.uuid4())
+        bind(job_id=job_id, prompt_id=prompt_id, workflow=sub.workflow)  # this task's log lines
         follower: asyncio.Task[None] | None = None
         try:
             await self.store.set_prompt_id(job_id, prompt_id)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from server.execution.results import NodeTime
 from server.jobs.models import Job
 
 
@@ -14,6 +15,23 @@ class JobProgress(BaseModel):
     value: float = Field(description="Steps done in the node reporting progress")
     max: float
     node: str | None = None
+
+
+class JobTimings(BaseModel):
+    """Where a finished job's time went, in milliseconds (the same numbers as `result.stats`)."""
+
+    queue_ms: int | None = None
+    execution_ms: int | None = None
+    outputs_ms: int | None = None
+    nodes: list[NodeTime] = Field(default=[], description=(
+        "Each node ComfyUI ran or served from cache, in execution order"))
+
+    @classmethod
+    def of(cls, result: Any) -> JobTimings | None:
+        stats = result.get("stats") if isinstance(result, dict) else None
+        if not isinstance(stats, dict) or "queue_ms" not in stats:
+            return None
+        return cls.model_validate(stats, extra="ignore")
 
 
 class JobView(BaseModel):
@@ -32,6 +50,8 @@ class JobView(BaseModel):
         "The 200 body the request would have had (images, filenames, outputs, stats...)"))
     error: dict[str, Any] | None = Field(default=None, description=(
         "The error body (`error`, `type`, details; `status` is its HTTP status)"))
+    timings: JobTimings | None = Field(default=None, description=(
+        "Once succeeded: queue, execution and output times and per-node durations"))
     status_url: str
     events_url: str
     cancelled: str | None = Field(default=None, exclude_if=lambda value: value is None,
@@ -48,7 +68,8 @@ class JobView(BaseModel):
             prompt_id=job.prompt_id, created_at=_stamp(job.created_at),
             updated_at=_stamp(job.updated_at),
             expires_at=_stamp(job.expires_at) if job.expires_at else None,
-            result=job.result, error=job.error, **job_links(job.id), cancelled=cancelled,
+            result=job.result, error=job.error, timings=JobTimings.of(job.result),
+            **job_links(job.id), cancelled=cancelled,
         )
 
 

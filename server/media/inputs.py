@@ -15,6 +15,7 @@ from comfygen.comfy.errors import ComfyError
 from comfygen.runtime import Workflow, WorkflowInput
 from server.errors import ApiError
 from server.media import MediaError, MediaFile, MediaLimits, decode_media
+from server.observability import metrics
 from server.security import UrlCredentials, UrlGuard, UrlPolicy
 from server.security.policy import merge_credentials
 from server.settings import Settings
@@ -59,10 +60,12 @@ class MediaResolver:
             raise media_error(MediaError(field, "missing_upload",
                                          "no multipart file part carries this field"))
         try:
-            return await decode_media(field, value or "", wf.media[field], limits=self.limits,
+            file = await decode_media(field, value or "", wf.media[field], limits=self.limits,
                                       guard=self.guard, credentials=creds)
         except MediaError as exc:
             raise media_error(exc) from None
+        metrics.media_in(str(file.kind), len(file.data))
+        return file
 
     async def _upload(self, file: MediaFile, request_id: str, client: ComfyClient) -> str:
         try:

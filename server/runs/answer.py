@@ -18,6 +18,7 @@ from server.jobs import IdempotencyConflict, Job
 from server.jobs.manager import JobManager, Submission
 from server.jobs.views import job_links
 from server.media.multipart import uploads_digest
+from server.observability import bind
 from server.runs.schemas import Accepted, Envelope
 from server.security import FetchError, UrlCredentials, UrlRefused
 
@@ -38,6 +39,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
                  build: Callable[[], Awaitable[Run]]) -> Response:
     """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
     jobs: JobManager = request.app.state.jobs
+    bind(workflow=workflow)
     background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
     await check_webhooks(envelope, runner)
     key = request.headers.get("idempotency-key")
@@ -56,6 +58,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
     runner.supervisor.check_available()
     async with await runner.admission.acquire() as slot:
         run = await build()
+        run.workflow = workflow
         if not background and key is None:
             return model_response(await runner.run(run))
         sub = Submission(run, workflow, envelope.webhook, envelope.webhook_v2, key, digest)

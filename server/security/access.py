@@ -59,12 +59,13 @@ class BodyLimitMiddleware:
 class ApiKeyMiddleware:
     """401 unless the request carries the API key (probes, CORS preflights and docs excepted)."""
 
-    def __init__(self, app: ASGIApp, key: str, header: str, protect_docs: bool) -> None:
+    def __init__(self, app: ASGIApp, key: str, header: str, protect_docs: bool,
+                 public: frozenset[str] = frozenset()) -> None:
         self.app = app
         self._key = key.encode()
         self.header = header.lower().encode("latin-1")
         self.header_name = header
-        self.open = OPEN_PATHS | (frozenset() if protect_docs else DOC_PATHS)
+        self.open = OPEN_PATHS | public | (frozenset() if protect_docs else DOC_PATHS)
 
     def __repr__(self) -> str:
         return f"ApiKeyMiddleware(header={self.header_name!r})"
@@ -96,12 +97,13 @@ def install(app: Any, settings: Settings) -> None:
     if settings.api_key is not None and settings.api_key.get_secret_value():
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key.get_secret_value(),
                            header=settings.api_key_header,
-                           protect_docs=settings.api_key_protect_docs)
+                           protect_docs=settings.api_key_protect_docs,
+                           public=frozenset({"/metrics"} if settings.metrics_public else ()))
     if settings.cors_allow_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_allow_origins,
             allow_methods=settings.cors_allow_methods, allow_headers=settings.cors_allow_headers,
             allow_credentials=settings.cors_allow_credentials, max_age=settings.cors_max_age,
             expose_headers=["Location", "Retry-After", "Preference-Applied",
-                            "Idempotent-Replayed"],
+                            "Idempotent-Replayed", "X-Request-ID"],
         )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from server.observability import metrics
 from server.security.addresses import IPAddress, parse_ip, refusal_reason
 from server.security.errors import (
     FetchConnectionError,
@@ -106,6 +107,13 @@ class UrlGuard:
 
     async def check(self, url: str | httpx.URL) -> ResolvedTarget:
         """Resolve `url` and return the address to connect to, or raise `UrlRefused`."""
+        try:
+            return await self._check(url)
+        except UrlRefused:
+            metrics.url_refused()
+            raise
+
+    async def _check(self, url: str | httpx.URL) -> ResolvedTarget:
         try:
             parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError):

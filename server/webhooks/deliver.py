@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from server.observability import metrics
 from server.security.errors import FetchError, UrlRefused
 from server.security.policy import redact_url
 from server.security.urlguard import UrlGuard
@@ -184,6 +185,7 @@ class WebhookDeliverer:
         started: float,
     ) -> DeliveryResult:
         elapsed = self._clock() - started
+        metrics.webhook_delivered(delivered)
         return DeliveryResult(delivered, message_id, url, attempts, status, error, elapsed)
 
 

@@ -275,7 +275,7 @@ async def test_jobs_sequence(comfyui: ComfyUIProcess, tmp_path: Path) -> None:
         job = (await http.get(f"/jobs/{job_id}")).json()
         assert set(job) == {"id", "request_id", "workflow", "state", "progress", "prompt_id",
                             "created_at", "updated_at", "expires_at", "result", "error",
-                            "status_url", "events_url"}
+                            "timings", "status_url", "events_url"}
         assert set(job["progress"]) >= {"value", "max", "node"}
 
         # as written, on the SD3.5 endpoint: the job fails with the documented 424
