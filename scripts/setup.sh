@@ -18,7 +18,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 mode="${1:-${COMFYGEN_SETUP:-test}}"
 case "$mode" in
   serve) extras="" ;;
-  test) extras="[dev]" ;;
+  test) extras="[dev,otel]" ;;  # the tests trace with the otel extra too
   *) echo "usage: scripts/setup.sh [serve|test]" >&2; exit 2 ;;
 esac
 

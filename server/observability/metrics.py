@@ -55,8 +55,8 @@ NODES_CACHED = Counter("comfygen_nodes_cached", "Nodes ComfyUI served from its c
 QUEUE_DEPTH = Gauge("comfygen_queue_depth", "Prompts waiting or running: the larger of this "
                     "server's runs in flight and ComfyUI's queue (read at scrape time)",
                     multiprocess_mode="livemax")
-IN_FLIGHT = Gauge("comfygen_runs_in_flight", "Runs this server is executing (read at scrape "
-                  "time)", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge("comfygen_runs_in_flight", "Runs this server admitted and has not finished "
+                  "(sync requests and jobs; read at scrape time)", multiprocess_mode="livesum")
 COMFYUI_UP = Gauge("comfygen_comfyui_up", "1 while ComfyUI is ready and its websocket is "
                    "connected, else 0 (read at scrape time)", multiprocess_mode="livemax")
 COMFYUI_RESTARTS = Counter("comfygen_comfyui_restarts", "Restarts of the launched ComfyUI")
@@ -116,7 +116,7 @@ async def refresh(app: Any) -> None:
             app.state.restarts_counted = supervisor.restarts
     if runner is not None:
         QUEUE_DEPTH.set(await runner.admission.depth())
-        IN_FLIGHT.set(runner.in_flight)
+        IN_FLIGHT.set(runner.admission.active)
 
 
 def render() -> bytes:

@@ -168,8 +168,7 @@ def test_tracing_is_not_imported_without_otel_variables() -> None:
 
 
 def test_tracing_with_otel_variables_traces_requests() -> None:
-    pytest.importorskip("opentelemetry.sdk")
-    pytest.importorskip("opentelemetry.instrumentation.fastapi")
+    # the otel extra is part of the test set-up (scripts/setup.sh): missing, this fails
     out = run_python("""
         import asyncio, httpx
         from opentelemetry import trace
