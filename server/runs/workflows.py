@@ -50,7 +50,10 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
 
         async def build() -> Run:
             data: WorkflowInput = body.input
-            await check_live_choices(wf, data, runner.supervisor)
+            if not request.app.state.jobs.local:
+                check_shared(wf, data, request)
+            else:
+                await check_live_choices(wf, data, runner.supervisor)
             data = await runner.media.resolve(
                 wf, data, body.id, runner.supervisor.client,
                 uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
@@ -64,6 +67,17 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
 
     run_workflow.__name__ = f"run_{wf.model}_{wf.name}"
     return run_workflow
+
+
+def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
+    """Shared jobs run on any worker's ComfyUI: media inputs are not carried with the job yet
+    (501), and live choices are checked by the worker's ComfyUI when it runs the graph."""
+    uploads = getattr(request.state, "uploads", None) or {}
+    given = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
+    if given:
+        raise ApiError(501, "media_not_shared",
+                       f"media inputs ({', '.join(given)}) are not supported with shared jobs "
+                       "(COMFYGEN_REDIS_URL) yet: run this workflow on a single-machine server")
 
 
 async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:
