@@ -28,7 +28,8 @@ CLAIM_TIMEOUT = 3.0
 
 
 class WorkerProcess:
-    """`tests/shared_jobs/worker_process.py` on `comfyui`, restartable, killable."""
+    """`tests/shared_jobs/worker_process.py` (a worker, or with COMFYGEN_ROLE=api an API
+    replica), restartable, killable."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
@@ -189,3 +190,27 @@ async def test_redis_down_then_restarted(valkey: Valkey, comfyui: ComfyUIProcess
             assert job["state"] == "succeeded", job
         r = await a.post("/prompt", json={"prompt": invert_graph(0x102030, size=8)})
         assert r.status_code == 200
+
+
+async def test_sigkilled_api_replica_sync_request_still_completes(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
+        processes: list[WorkerProcess]) -> None:
+    async with topology(valkey, [comfyui, comfyui2], apis=1) as top:
+        (b,) = top.api
+        replica = WorkerProcess({**worker_env(comfyui, valkey, top.prefix), "COMFYGEN_ROLE": "api"})
+        processes.append(replica)
+        await replica.start()
+        async with httpx.AsyncClient(base_url=replica.url, timeout=60) as a:
+            body = {"prompt": slow_graph(blurs=4, size=256), "id": "sync-on-a"}
+            call = asyncio.create_task(a.post("/prompt", json=body,
+                                              headers={"Idempotency-Key": "held-by-a"}))
+            async with asyncio.timeout(30):  # the synchronous request's job is running
+                while not (await running_on(comfyui) or await running_on(comfyui2)):
+                    await asyncio.sleep(0.05)
+            replica.kill()
+            with pytest.raises(httpx.TransportError):
+                await call
+        # the job went on; the other replica finds it by its key and answers its result
+        r = await b.post("/prompt", json=body, headers={"Idempotency-Key": "held-by-a"})
+        assert r.status_code == 200, r.text
+        assert r.headers["idempotent-replayed"] == "true" and r.json()["id"] == "sync-on-a"
