@@ -116,6 +116,8 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
         shared = SharedJobs(settings)
         app.state.jobs = shared
         await shared.start()
+        if not runs:  # node definitions come from the workers, through Redis
+            supervisor.client.node_info = shared.published_nodedefs()
         worker = SharedWorker(runner, settings, shared) if runs else None
         app.state.worker = worker
         if worker is not None:

@@ -56,7 +56,7 @@ async def job_events(job_id: str, request: Request,
                      last_event_id: Annotated[str | None, Header()] = None
                      ) -> EventSourceResponse:
     jobs = _jobs(request)
-    if not jobs.local:  # shared (Redis): SSE ids are the job's event stream entry ids
+    if not getattr(jobs, "local", True):  # shared: SSE ids are event stream entry ids
         events = _shared(jobs, job_id, last_event_id)
         await jobs.get(job_id)
         return EventSourceResponse(events, headers=SSE_HEADERS, ping=PING_INTERVAL, sep=SEP,

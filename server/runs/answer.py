@@ -38,6 +38,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
                  build: Callable[[], Awaitable[Run]]) -> Response:
     """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
     jobs: JobManager = request.app.state.jobs  # or SharedJobs (Redis), the same methods
+    local = getattr(jobs, "local", True)
     background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
     await check_webhooks(envelope, runner)
     key = request.headers.get("idempotency-key")
@@ -53,11 +54,12 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
             raise conflict(exc.job) from None
         if first is not None:
             return await replay(request, jobs, first, background)
-    if jobs.local:
+    if local:
         runner.supervisor.check_available()
-    async with await jobs.admission.acquire() as slot:
+    admission = runner.admission if local else jobs.admission
+    async with await admission.acquire() as slot:
         run = await build()
-        if not background and key is None and jobs.local:
+        if not background and key is None and local:
             return model_response(await runner.run(run))
         sub = Submission(run, workflow, envelope.webhook, envelope.webhook_v2, key, digest)
         try:

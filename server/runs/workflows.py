@@ -1,13 +1,16 @@
 """`POST /workflow/<model>/<name>`: one route per generated workflow."""
 
 
+import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
+from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.model_files import model_folder
+from comfygen.comfy.object_info import ObjectInfoCache
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
@@ -50,8 +53,11 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
 
         async def build() -> Run:
             data: WorkflowInput = body.input
-            if not request.app.state.jobs.local:
+            if not getattr(request.app.state.jobs, "local", True):
                 check_shared(wf, data, request)
+                # the node definitions a worker published (none yet: its ComfyUI validates)
+                with contextlib.suppress(ComfyError):
+                    await check_choices_in(wf, data, runner.supervisor.client.node_info)
             else:
                 await check_live_choices(wf, data, runner.supervisor)
             data = await runner.media.resolve(
@@ -89,12 +95,19 @@ async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supe
     if not wf.choices:
         return
     supervisor.check_available()
+    await check_choices_in(wf, data, supervisor.client.node_info)
+
+
+async def check_choices_in(wf: Workflow, data: WorkflowInput, node_info: ObjectInfoCache) -> None:
+    """422 for a value these node definitions do not offer."""
+    if not wf.choices:
+        return
 
     def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
         return [e for e in errors if e.field in data.model_fields_set
                 or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
 
-    errors = await supervisor.client.node_info.lookup(
+    errors = await node_info.lookup(
         lambda nodedefs: relevant(check_choices(wf, data, nodedefs)))
     if not errors:
         return

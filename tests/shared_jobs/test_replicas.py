@@ -204,3 +204,24 @@ async def test_cancel_through_the_other_replica(valkey: Valkey, comfyui: ComfyUI
         # the worker takes the next job
         r = await b.post("/prompt", json={"prompt": invert_graph(0x010203, size=8)})
         assert r.status_code == 200
+
+
+async def test_workflow_routes_on_an_api_replica(valkey: Valkey, comfyui: ComfyUIProcess,
+                                                 comfyui2: ComfyUIProcess) -> None:
+    """No ComfyUI on the API replica: node definitions come from the workers through Redis."""
+    from tests.server.server_workflows import registry
+
+    async with topology(valkey, [comfyui, comfyui2], registry=registry()) as top:
+        a, b = top.api
+        async with asyncio.timeout(30):  # a worker publishes its node definitions
+            while "lanczos" not in (await b.get("/openapi.json")).text:
+                await asyncio.sleep(0.2)
+        r = await a.post("/workflow/test/ckpt", json={"input": {"checkpoint": "nope.safetensors"}})
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["type"] == "value_not_available"
+        assert "models/checkpoints" in r.json()["detail"][0]["msg"]
+        r = await b.post("/workflow/test/invert", json={"input": {"color": 0x336699, "size": 8}})
+        assert r.status_code == 200, r.text
+        assert near(pixel(r.json()["images"][0]), (0xCC, 0x99, 0x66))
+        r = await a.post("/workflow/test/scale", json={"input": {"image": "https://x.test/a.png"}})
+        assert r.status_code == 501 and r.json()["type"] == "media_not_shared"

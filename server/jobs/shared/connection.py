@@ -63,13 +63,13 @@ class Keys:
         return f"{self.prefix}:nodedefs"
 
 
-def connect(settings: Settings, *, blocking: float = 0.0) -> Redis:
+def connect(settings: Settings, *, blocking: float = 0.0, decode: bool = True) -> Redis:
     """A client that fails fast (no retries, `redis_timeout`): a request answers 503 instead of
     hanging when Redis is away. `blocking` adds room for XREAD BLOCK calls."""
     assert settings.redis_url is not None
     timeout = settings.redis_timeout
     return Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_timeout=timeout + blocking,
+        settings.redis_url, decode_responses=decode, socket_timeout=timeout + blocking,
         socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), health_check_interval=0,
     )
 

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError, ResponseError
 
+from comfygen.comfy.errors import ComfyUnavailableError
+from comfygen.comfy.object_info import ObjectInfoCache
 from server.errors import ApiError
 from server.jobs.manager import Submission
 from server.jobs.models import InvalidTransition, Job, JobState
@@ -78,6 +80,7 @@ class SharedJobs:
         self.keys = Keys(settings.redis_prefix)
         self.redis = connect(settings)
         self.reader = connect(settings, blocking=2.0)
+        self.raw = connect(settings, decode=False)  # bytes (the node definitions)
         self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
                                  events_max=settings.job_events_max)
         self.admission = SharedAdmission(self.store, settings.queue_limit, settings.retry_after)
@@ -92,6 +95,22 @@ class SharedJobs:
         await self.store.close()
         await self.redis.aclose()
         await self.reader.aclose()
+        await self.raw.aclose()
+
+    def published_nodedefs(self) -> ObjectInfoCache:
+        """The `/object_info` a worker last published, as an API replica's node definitions
+        (live choices, OpenAPI enums); ComfyUnavailableError until one did."""
+
+        async def fetch() -> bytes:
+            try:
+                body = await self.raw.get(self.keys.nodedefs)
+            except RedisError as exc:
+                raise ComfyUnavailableError(f"Redis is unavailable: {exc}") from exc
+            if body is None:
+                raise ComfyUnavailableError("no worker has published its node definitions yet")
+            return body
+
+        return ObjectInfoCache(fetch, ttl=self.settings.object_info_ttl)
 
     async def ping(self) -> str | None:
         """None when Redis answers, else why not."""

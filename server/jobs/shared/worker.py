@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -60,7 +61,8 @@ class SharedWorker(JobManager):
 
     async def start(self) -> None:
         self._loops = [asyncio.create_task(self._pull(), name="worker-pull"),
-                       asyncio.create_task(self._listen(), name="worker-cancels")]
+                       asyncio.create_task(self._listen(), name="worker-cancels"),
+                       asyncio.create_task(self._publish_nodedefs(), name="worker-nodedefs")]
 
     async def close(self) -> None:
         """Stop pulling; a job still running is left to the queue (another worker takes it)."""
@@ -72,6 +74,29 @@ class SharedWorker(JobManager):
                 await loop
         await self.store.close()
         await self.reader.aclose()
+
+    async def _publish_nodedefs(self) -> None:
+        """Put this ComfyUI's `/object_info` in Redis for API replicas (when it changed; the key
+        lives a day and is refreshed every minute)."""
+        published = ""
+        refreshed = 0.0
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            if not self.runner.supervisor.ready:
+                continue
+            try:
+                node_info = self.runner.supervisor.client.node_info
+                nodedefs = await node_info.get()  # cached; refreshed every object_info_ttl
+                if node_info.digest != published:
+                    body = json.dumps(nodedefs.raw, separators=(",", ":")).encode()
+                    await self.shared.raw.set(self.keys.nodedefs, body, ex=86400)
+                    digest = node_info.digest
+                    published, refreshed = digest, time.monotonic()
+                elif time.monotonic() - refreshed > 60:
+                    await self.redis.expire(self.keys.nodedefs, 86400)
+                    refreshed = time.monotonic()
+            except (ComfyError, RedisError) as exc:
+                log.debug("publishing node definitions: %s", exc)
 
     # -- pulling ---------------------------------------------------------------------------
 
