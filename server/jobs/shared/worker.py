@@ -57,6 +57,7 @@ class SharedWorker(JobManager):
         self.beat = min(0.5, settings.job_claim_timeout / 3)
         self._loops: list[asyncio.Task[None]] = []
         self._reclaimed_at = 0.0
+        self._swept_at = 0.0
         self._purger = None
 
     async def start(self) -> None:
@@ -142,6 +143,7 @@ class SharedWorker(JobManager):
         idle = int(self.settings.job_claim_timeout * 1000)
         answer = await self.redis.xautoclaim(self.keys.queue, GROUP, self.consumer, idle,
                                              start_id="0-0", count=1)
+        await self._forget_gone_consumers()
         for entry, fields in answer[1]:
             if not fields:
                 continue
@@ -153,6 +155,16 @@ class SharedWorker(JobManager):
             self._reclaimed_at = 0.0  # there may be more
             return entry, fields["job"], deliveries
         return None
+
+    async def _forget_gone_consumers(self) -> None:
+        """Drop consumers (workers that went away) with nothing pending, silent for an hour."""
+        if time.monotonic() - self._swept_at < 300:
+            return
+        self._swept_at = time.monotonic()
+        for consumer in await self.redis.xinfo_consumers(self.keys.queue, GROUP):
+            if (consumer["name"] != self.consumer and not consumer["pending"]
+                    and consumer["idle"] > 3_600_000):
+                await self.redis.xgroup_delconsumer(self.keys.queue, GROUP, consumer["name"])
 
     # -- running ---------------------------------------------------------------------------
 
