@@ -37,7 +37,8 @@ async def test_a_job_finishes_once(store: SharedStore) -> None:
     assert created and job.state is JobState.QUEUED and await store.depth() == 1
     await store.mark_running("j1", prompt_id="p1")
     await store.update_progress("j1", Progress(value=1, max=2, node="3"))
-    done = await store.succeed("j1", {"images": ["a"]})
+    await store.succeed("j1", {"images": ["a"]})
+    done = await store.require("j1")
     assert done.state is JobState.SUCCEEDED and done.progress.node == "3"
     assert done.expires_at is not None and done.prompt_id == "p1"
     with pytest.raises(InvalidTransition):  # a late duplicate finish changes nothing

@@ -145,14 +145,16 @@ class SharedJobs:
 
     async def wait(self, job_id: str) -> Job:
         """Until the job is final (followed through its event stream); its record."""
+        pause = 0.0
         while True:
+            await asyncio.sleep(pause)
             with contextlib.suppress(RedisError):
                 job = await self.store.require(job_id)
                 if job.terminal:
                     return job
             async for _event in self.store.events(job_id):
                 pass
-            await asyncio.sleep(0.05)
+            pause = 0.05  # the stream ended without the record being final: Redis trouble
 
     async def cancel(self, job_id: str) -> tuple[Job, str]:
         """Record the cancellation, then tell the worker running it (pub/sub; workers also

@@ -111,9 +111,9 @@ class SharedStore:
         return _job(job_id, raw), json.loads(raw["sub"])
 
     async def update(self, job_id: str, allowed: Iterable[JobState], fields: dict[str, Any],
-                     *, final: bool = False) -> Job:
+                     *, final: bool = False, fetch: bool = True) -> Job | None:
         """Write `fields` if the job is in one of `allowed` (atomically); else raise
-        `InvalidTransition` (or `JobNotFound`)."""
+        `InvalidTransition` (or `JobNotFound`). The record after it when `fetch`."""
         allowed = [s.value for s in allowed]
         pairs: list[Any] = ["updated_at", repr(time.time())]
         if final:
@@ -132,41 +132,46 @@ class SharedStore:
                 await asyncio.sleep(0.5)
         if done == -1:
             raise JobNotFound(job_id)
-        job = await self.require(job_id)
         if done == 0:
+            job = await self.require(job_id)
             raise InvalidTransition(job, JobState(fields.get("state", job.state.value)))
-        return job
+        return await self.require(job_id) if fetch else None
 
-    async def set_prompt_id(self, job_id: str, prompt_id: str) -> Job:
-        return await self.update(job_id, ACTIVE_STATES, {"prompt_id": prompt_id})
+    # The worker-side writes below answer None: the job manager does not read the record back.
 
-    async def mark_running(self, job_id: str, *, prompt_id: str | None = None) -> Job:
+    async def set_prompt_id(self, job_id: str, prompt_id: str) -> None:
+        await self.update(job_id, ACTIVE_STATES, {"prompt_id": prompt_id}, fetch=False)
+
+    async def mark_running(self, job_id: str, *, prompt_id: str | None = None) -> None:
         fields: dict[str, Any] = {"state": "running"}
         if prompt_id:
             fields["prompt_id"] = prompt_id
-        return await self.update(job_id, {JobState.QUEUED}, fields)
+        await self.update(job_id, {JobState.QUEUED}, fields, fetch=False)
 
-    async def requeue(self, job_id: str, attempt: int) -> Job:
+    async def requeue(self, job_id: str, attempt: int) -> None:
         """Back to queued for another attempt (after its worker died)."""
-        return await self.update(job_id, ACTIVE_STATES, {"state": "queued", "attempt": attempt,
-                                                         "prompt_id": ""})
+        await self.update(job_id, ACTIVE_STATES, {"state": "queued", "attempt": attempt,
+                                                  "prompt_id": ""}, fetch=False)
 
-    async def update_progress(self, job_id: str, progress: Progress) -> Job:
-        return await self.update(job_id, ACTIVE_STATES, {"progress": progress.model_dump()})
+    async def update_progress(self, job_id: str, progress: Progress) -> None:
+        await self.update(job_id, ACTIVE_STATES, {"progress": progress.model_dump()},
+                          fetch=False)
 
-    async def succeed(self, job_id: str, result: Any = None) -> Job:
-        return await self.update(job_id, ACTIVE_STATES, {"state": "succeeded", "result": result},
-                                 final=True)
+    async def succeed(self, job_id: str, result: Any = None) -> None:
+        await self.update(job_id, ACTIVE_STATES, {"state": "succeeded", "result": result},
+                          final=True, fetch=False)
 
-    async def fail(self, job_id: str, error: dict[str, Any]) -> Job:
-        return await self.update(job_id, ACTIVE_STATES, {"state": "failed", "error": error},
-                                 final=True)
+    async def fail(self, job_id: str, error: dict[str, Any]) -> None:
+        await self.update(job_id, ACTIVE_STATES, {"state": "failed", "error": error},
+                          final=True, fetch=False)
 
     async def cancel(self, job_id: str, error: dict[str, Any] | None = None) -> Job:
         fields: dict[str, Any] = {"state": "cancelled"}
         if error:
             fields["error"] = error
-        return await self.update(job_id, ACTIVE_STATES, fields, final=True)
+        job = await self.update(job_id, ACTIVE_STATES, fields, final=True)
+        assert job is not None
+        return job
 
     async def depth(self) -> int:
         """Jobs waiting or running, across every replica."""

@@ -105,8 +105,11 @@ class SharedWorker(JobManager):
         group_ready = False
         while not self.stopping:
             try:
-                if self.tasks or not self.runner.supervisor.ready:
-                    await asyncio.sleep(0.02)
+                if self.tasks:  # one job at a time: wait for it to end
+                    await asyncio.wait(list(self.tasks.values()), timeout=1.0)
+                    continue
+                if not self.runner.supervisor.ready:
+                    await asyncio.sleep(0.05)
                     continue
                 if not group_ready:
                     await ensure_group(self.redis, self.keys)
