@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from tests.comfyui_testing import invert_graph, slow_graph
@@ -100,12 +101,12 @@ async def test_sigkilled_worker_jobs_are_taken_over(
             ids: list[str] = []
             kills = 0
             t0 = time.monotonic()
-            for round_ in range(3):
+            for round_ in range(5):  # 50 jobs, 5 kills
                 batch = [(await top.api[i % 2].post(
-                    "/prompt", json={"prompt": slow_graph(blurs=5, size=256,
+                    "/prompt", json={"prompt": slow_graph(blurs=3, size=160,
                                                           color=0x100000 * round_ + i),
                                      "webhook_v2": receiver.url}, headers=ASYNC)).json()["job_id"]
-                    for i in range(4)]
+                    for i in range(10)]
                 ids += batch
                 async with asyncio.timeout(60):  # a job running on the worker process...
                     while not await running_on(comfyui2):
@@ -117,12 +118,19 @@ async def test_sigkilled_worker_jobs_are_taken_over(
                 job = await wait_state(b, job_id, {"succeeded", "failed", "cancelled"}, 180)
                 assert job["state"] == "succeeded", job
             took = time.monotonic() - t0
+            redis = Redis.from_url(valkey.url, decode_responses=True)
+            attempts = [int(await redis.hget(f"{top.prefix}:job:{j}", "attempt") or 0)
+                        for j in ids]
+            await redis.aclose()
+            taken_over = sum(1 for n in attempts if n >= 2)
+            assert taken_over >= 1, attempts  # the kills did hit running jobs
             await receiver.wait_for(len(ids), 30)
             await asyncio.sleep(1)  # a duplicate would arrive now
             per_id = collections.Counter(h["webhook-id"] for h, _ in receiver.received)
             assert len(per_id) == len(ids) and set(per_id.values()) == {1}, per_id
-            print(f"\n{len(ids)} jobs, {kills} worker SIGKILLs: all succeeded in {took:.1f} s; "
-                  f"{len(receiver.received)} webhooks, one per webhook-id")
+            print(f"\n{len(ids)} jobs, {kills} worker SIGKILLs, {taken_over} jobs taken over: "
+                  f"all succeeded in {took:.1f} s; {len(receiver.received)} webhooks, one per "
+                  "webhook-id")
             async with asyncio.timeout(30):  # the killed worker's prompt ends; nothing is left
                 while any([(q := await comfy_queue(c))["queue_running"] or q["queue_pending"]
                            for c in (comfyui, comfyui2)]):

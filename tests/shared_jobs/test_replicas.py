@@ -47,7 +47,7 @@ async def comfy_queue(comfyui: ComfyUIProcess) -> dict:
 
 async def test_many_jobs_across_replicas(valkey: Valkey, comfyui: ComfyUIProcess,
                                          comfyui2: ComfyUIProcess) -> None:
-    jobs_total = 60
+    jobs_total = 100
     async with topology(valkey, [comfyui, comfyui2]) as top:
         a, b = top.api
         colors = [random.randrange(0xFFFFFF) for _ in range(jobs_total)]
