@@ -222,3 +222,39 @@ async def test_sigkilled_api_replica_sync_request_still_completes(
         r = await b.post("/prompt", json=body, headers={"Idempotency-Key": "held-by-a"})
         assert r.status_code == 200, r.text
         assert r.headers["idempotent-replayed"] == "true" and r.json()["id"] == "sync-on-a"
+
+
+async def test_webhook_delivery_continues_after_its_worker_died(
+        valkey: Valkey, comfyui: ComfyUIProcess, processes: list[WorkerProcess]) -> None:
+    from server.app import create_app
+    from server.jobs.manager import webhook_id
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    receiver = await Receiver().start()
+    receiver.status_for = lambda body: 503  # the receiver is down at first
+    try:
+        async with topology(valkey, [], apis=1, api_comfyui=comfyui) as top:
+            (a,) = top.api
+            worker = WorkerProcess(worker_env(comfyui, valkey, top.prefix))
+            processes.append(worker)
+            await worker.start()
+            r = await a.post("/prompt", json={"prompt": invert_graph(0x123456, size=8),
+                                              "webhook_v2": receiver.url}, headers=ASYNC)
+            job_id = r.json()["job_id"]
+            async with asyncio.timeout(30):  # the job is done and its webhook being retried
+                while receiver.attempts < 1:
+                    await asyncio.sleep(0.02)
+            assert (await a.get(f"/jobs/{job_id}")).json()["state"] == "succeeded"
+            worker.kill()  # mid-delivery
+            receiver.status_for = lambda body: 200
+            settings = shared_settings(comfyui, valkey, top.prefix, "worker",
+                                       job_claim_timeout=CLAIM_TIMEOUT)
+            async with live(create_app(settings, {})):
+                await receiver.wait_for(1, 30)
+                await asyncio.sleep(1)
+        ids = [h["webhook-id"] for h, _ in receiver.received]
+        assert ids == [webhook_id(job_id, "prompt.complete")], ids
+        assert receiver.events()[0]["type"] == "prompt.complete"
+    finally:
+        await receiver.stop()

@@ -35,6 +35,7 @@ def shared_settings(comfyui: ComfyUIProcess, valkey: Valkey, prefix: str, role: 
 
 @contextlib.asynccontextmanager
 async def topology(valkey: Valkey, comfyuis: list[ComfyUIProcess], *, apis: int = 2,
+                   api_comfyui: ComfyUIProcess | None = None,
                    registry: dict[str, Any] | None = None,
                    **overrides: Any) -> AsyncIterator[Topology]:
     prefix = f"t{uuid.uuid4().hex[:8]}"
@@ -45,7 +46,9 @@ async def topology(valkey: Valkey, comfyuis: list[ComfyUIProcess], *, apis: int 
             workers.append(await stack.enter_async_context(
                 live(create_app(settings, registry or {}))))
         clients = []
-        settings = shared_settings(comfyuis[0], valkey, prefix, "api", **overrides)
+        # an API replica never contacts a ComfyUI; settings_for just needs one for its paths
+        settings = shared_settings(api_comfyui or comfyuis[0], valkey, prefix, "api",
+                                   **overrides)
         for _ in range(apis):
             url = await stack.enter_async_context(live(create_app(settings, registry or {})))
             clients.append(await stack.enter_async_context(

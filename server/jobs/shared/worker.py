@@ -24,7 +24,7 @@ from comfygen.comfy.errors import ComfyError
 from server.errors import ApiError
 from server.execution.runner import Runner
 from server.jobs.manager import JobManager, Submission
-from server.jobs.models import InvalidTransition, JobNotFound, JobState
+from server.jobs.models import InvalidTransition, Job, JobNotFound, JobState
 from server.jobs.shared import codec
 from server.jobs.shared.connection import GROUP, connect
 from server.jobs.shared.front import SharedJobs, ensure_group
@@ -176,7 +176,10 @@ class SharedWorker(JobManager):
         finished = False
         try:
             loaded = await self.store.submission(job_id)
-            if loaded is not None and not loaded[0].terminal:
+            if loaded is not None and loaded[0].terminal and deliveries > 1:
+                # its worker died after the end: finish what it was delivering
+                await self._finish_delivery(loaded[0], codec.load(loaded[1]))
+            elif loaded is not None and not loaded[0].terminal:
                 job, raw = loaded
                 sub = codec.load(raw)
                 if deliveries > self.settings.job_max_attempts:
@@ -291,9 +294,38 @@ class SharedWorker(JobManager):
         await self._record_delivery(message, result.delivered)
         return result
 
-    async def _claim_delivery(self, message: str) -> bool:
+    async def _claim_delivery(self, message: str, *, take_over: bool = False) -> bool:
+        """Ours to send: nobody claimed it, or (`take_over`) a dead worker left it `sending`."""
         ttl = max(1, int(self.settings.job_ttl))
-        return bool(await self.redis.set(self.keys.hook(message), "sending", nx=True, ex=ttl))
+        key = self.keys.hook(message)
+        if await self.redis.set(key, "sending", nx=True, ex=ttl):
+            return True
+        return take_over and await self.redis.get(key) == "sending"
+
+    async def _finish_delivery(self, job: Job, sub: Submission) -> None:
+        """The `webhook_v2` event of a job whose worker died while delivering it, sent again
+        with the same `webhook-id` (receivers drop a repeat by that id)."""
+        if not sub.webhook_v2 or job.state.value not in ("succeeded", "failed"):
+            return
+        from server.jobs.manager import webhook_id
+
+        if job.state.value == "succeeded":
+            event, data = "prompt.complete", job.result
+        else:
+            error = dict(job.error or {})
+            event = "prompt.failed"
+            data = {"id": sub.run.id, "prompt": sub.run.graph, "error": error.get("error"),
+                    "error_type": error.get("type"),
+                    "details": {k: v for k, v in error.items()
+                                if k not in ("error", "type", "id", "status")}}
+            if sub.run.input is not None:
+                data["input"] = sub.run.input
+        message = webhook_id(job.id, event)
+        if await self._claim_delivery(message, take_over=True):
+            log.warning("job %s: delivering %s again after its worker stopped", job.id, event)
+            result = await self.runner.sender.send_v2(sub.webhook_v2, event, data,
+                                                      message_id=message)
+            await self._record_delivery(message, result.delivered)
 
     async def _record_delivery(self, message: str, delivered: bool) -> None:
         with contextlib.suppress(RedisError):
