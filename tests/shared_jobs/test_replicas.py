@@ -225,3 +225,30 @@ async def test_workflow_routes_on_an_api_replica(valkey: Valkey, comfyui: ComfyU
         assert near(pixel(r.json()["images"][0]), (0xCC, 0x99, 0x66))
         r = await a.post("/workflow/test/scale", json={"input": {"image": "https://x.test/a.png"}})
         assert r.status_code == 501 and r.json()["type"] == "media_not_shared"
+
+
+async def test_one_server_role_all_with_redis(valkey: Valkey, comfyui: ComfyUIProcess) -> None:
+    """`role=all` on Redis: one process takes HTTP and runs jobs; with no worker at all a
+    synchronous request answers 504 after `request_timeout` and its job waits in the queue."""
+    from server.app import create_app
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    settings = shared_settings(comfyui, valkey, "all1", "all")
+    async with live(create_app(settings, {})) as url, \
+            httpx.AsyncClient(base_url=url, timeout=60) as http:
+        r = await http.post("/prompt", json={"prompt": invert_graph(0x336699, size=8)})
+        assert r.status_code == 200 and near(pixel(r.json()["images"][0]), (0xCC, 0x99, 0x66))
+        r = await http.post("/prompt", json={"prompt": invert_graph(0x336699, size=8)},
+                            headers=ASYNC)
+        job = await wait_state(http, r.json()["job_id"], {"succeeded"})
+        assert near(pixel(job["result"]["images"][0]), (0xCC, 0x99, 0x66))
+        ready = (await http.get("/ready")).json()
+        assert ready["role"] == "all" and ready["queue"] == 0
+    lonely = shared_settings(comfyui, valkey, "nobody", "api", request_timeout=1.0)
+    async with live(create_app(lonely, {})) as url, \
+            httpx.AsyncClient(base_url=url, timeout=60) as http:
+        r = await http.post("/prompt", json={"prompt": invert_graph(0x336699, size=8)})
+        assert r.status_code == 504 and r.json()["job_id"], r.text
+        assert (await http.get(f"/jobs/{r.json()['job_id']}")).json()["state"] == "queued"
+        assert (await http.get("/ready")).json()["queue"] == 1

@@ -144,7 +144,17 @@ class SharedJobs:
             request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub))
 
     async def wait(self, job_id: str) -> Job:
-        """Until the job is final (followed through its event stream); its record."""
+        """Until the job is final (followed through its event stream); its record. A 504 after
+        `request_timeout` (no worker took it, or a long backlog): the job goes on."""
+        try:
+            async with asyncio.timeout(self.settings.request_timeout):
+                return await self._wait(job_id)
+        except TimeoutError:
+            raise ApiError(504, "timeout", f"job {job_id} did not finish within "
+                           f"{self.settings.request_timeout:g} s; it is still queued or running: "
+                           f"follow it at /jobs/{job_id}", job_id=job_id) from None
+
+    async def _wait(self, job_id: str) -> Job:
         pause = 0.0
         while True:
             await asyncio.sleep(pause)
