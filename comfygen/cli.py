@@ -238,6 +238,11 @@ def serve_cmd(
     log_level: Annotated[
         str | None, typer.Option("--log-level", help="critical, error, warning, info or debug.")
     ] = None,
+    role: Annotated[
+        str | None,
+        typer.Option("--role", help="all (default), api (HTTP only) or worker (runs jobs); api and "
+                     "worker share jobs through COMFYGEN_REDIS_URL (env COMFYGEN_ROLE)."),
+    ] = None,
     root: RootOpt = None,
 ) -> None:
     """Serve the project's workflows at POST /workflow/<model>/<name> (see docs/configuration.md)."""
@@ -260,6 +265,7 @@ def serve_cmd(
         "comfyui_home": comfyui_home,
         "comfyui_base_dir": comfyui_base_dir,
         "log_level": log_level,
+        "role": role,
     }
     serve(project_settings(config.server, **{k: v for k, v in flags.items() if v is not None}),
           workflows)

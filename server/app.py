@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -54,6 +55,11 @@ def make_supervisor(settings: Settings) -> Supervisor:
 def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
     """The app: probes, /models, /prompt, one route per workflow, live /openapi.json, /docs."""
 
+    if settings.role != "all" and not settings.redis_url:
+        raise ValueError(f"role {settings.role!r} needs COMFYGEN_REDIS_URL (shared jobs)")
+    if settings.redis_url:
+        return _shared_app(settings, registry)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         supervisor = make_supervisor(settings)
@@ -71,6 +77,11 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
             await app.state.jobs.close()
             await supervisor.stop()
 
+    return _build(lifespan, settings, registry)
+
+
+def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
+           *, http: bool = True) -> FastAPI:
     app = FastAPI(title="comfygen", version=VERSION, lifespan=lifespan,
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
@@ -78,10 +89,64 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
 
     install_handlers(app)
     app.include_router(system.router)
-    app.include_router(prompt.router)
-    app.include_router(job_routes.router)
-    app.include_router(workflows.build_router(registry))
+    if http:
+        app.include_router(prompt.router)
+        app.include_router(job_routes.router)
+        app.include_router(workflows.build_router(registry))
     openapi.install(app, registry, settings)
     access.install(app, settings)
     observability.install(app, settings)  # outermost: request ids, HTTP metrics
     return app
+
+
+def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
+    """Jobs in Redis: `api` serves HTTP without a ComfyUI, `worker` runs jobs from the queue on
+    its own ComfyUI (HTTP: probes only), `all` does both."""
+    from server.jobs.shared import SharedJobs, SharedWorker
+
+    runs = settings.role in ("all", "worker")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # An API replica has no ComfyUI: a supervisor that is never started stands in for it
+        # (its client is never used on the request path, see server/runs).
+        supervisor = make_supervisor(settings) if runs else Supervisor(url=UNUSED_COMFYUI)
+        app.state.supervisor = supervisor
+        runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
+        app.state.runner = runner
+        shared = SharedJobs(settings)
+        app.state.jobs = shared
+        await shared.start()
+        if not runs:  # node definitions come from the workers, through Redis
+            supervisor.client.node_info = shared.published_nodedefs()
+        worker = SharedWorker(runner, settings, shared) if runs else None
+        app.state.worker = worker
+        if worker is not None:
+            await worker.start()
+            await supervisor.start_in_background()
+        try:
+            yield
+        finally:
+            log.info("shutting down: draining running jobs, then stopping")
+            if worker is not None:
+                worker.stopping = True  # take no new job; finish (or leave) the current one
+                await runner.drain(settings.drain_timeout)
+                await worker.close()
+                await supervisor.stop()
+            await shared.close()
+
+    app = _build(lifespan, settings, registry, http=settings.role != "worker")
+
+    async def redis_down(request: Any, exc: Exception) -> Any:
+        from server.jobs.shared.front import unavailable
+
+        return unavailable(settings, exc).response(getattr(request.state, "request_id", None))
+
+    from redis.exceptions import RedisError
+
+    app.add_exception_handler(RedisError, redis_down)
+    return app
+
+
+UNUSED_COMFYUI = "http://127.0.0.1:9"
+"""Where an `api` replica's stand-in supervisor points (discard port; never contacted)."""

@@ -134,6 +134,25 @@ class Settings(BaseSettings):
     """New runs get 429 with Retry-After while ComfyUI's queue (or this server's runs in flight)
     holds this many prompts; 0 turns admission control off."""
 
+    # shared jobs (many replicas): docs/deployment.md "From one machine to many"
+    role: Literal["all", "api", "worker"] = "all"
+    """`all`: serve HTTP and run jobs; `api`: serve HTTP only (no ComfyUI, needs `redis_url`);
+    `worker`: run jobs from Redis on its own ComfyUI and answer /health and /ready only."""
+    redis_url: str | None = None
+    """Redis >= 7 or Valkey (e.g. redis://10.0.0.5:6379/0): jobs, queue, events, idempotency and
+    admission are shared there; unset: SQLite and in-process events (one machine)."""
+    redis_prefix: str = "comfygen"
+    """Prefix of every Redis key, so several deployments can share one server."""
+    redis_timeout: float = Field(default=2.0, gt=0)
+    """Seconds a Redis call may take; past it the request answers 503 and /ready is false."""
+    job_claim_timeout: float = Field(default=30.0, gt=0)
+    """Seconds without a heartbeat after which a worker's job is taken over by another worker
+    (its worker is presumed dead) and run again from the start."""
+    job_max_attempts: int = Field(default=3, ge=1)
+    """Deliveries of one job to workers; past it the job fails with `dead_letter`."""
+    job_events_max: int = Field(default=1000, ge=10)
+    """Events kept per job in Redis (a capped stream; SSE resumes within it)."""
+
     # access
     api_key: SecretStr | None = None
     """When set, every endpoint except /health and /ready (and the docs, see below) needs it."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from comfygen.comfy.errors import ComfyError
+from comfygen.comfy.supervisor import Supervisor
 from server.deps import ClientDep, SettingsDep, SupervisorDep
+from server.settings import Settings
 from server.version import VERSION
 
 router = APIRouter(tags=["system"])
@@ -14,7 +16,9 @@ router = APIRouter(tags=["system"])
 
 @router.get("/health", summary="Health probe",
             description="200 once ComfyUI has come up (and any warmup ran); 503 before.")
-async def health(supervisor: SupervisorDep) -> JSONResponse:
+async def health(supervisor: SupervisorDep, settings: SettingsDep) -> JSONResponse:
+    if settings.role == "api":  # no ComfyUI of its own: alive is healthy (Redis: see /ready)
+        return JSONResponse({"version": VERSION, "status": "healthy", "role": "api"})
     proc = supervisor.process.proc if supervisor.process is not None else None
     comfyui = {"state": supervisor.state.value, "restarts": supervisor.restarts,
                "pid": proc.pid if proc is not None else None}
@@ -27,7 +31,10 @@ async def health(supervisor: SupervisorDep) -> JSONResponse:
 @router.get("/ready", summary="Readiness probe",
             description="200 while ComfyUI is up, the websocket to it is connected and its "
                         "queue is below `max_queue_size`; 503 otherwise, with the reason.")
-async def ready(supervisor: SupervisorDep, settings: SettingsDep) -> JSONResponse:
+async def ready(request: Request, supervisor: SupervisorDep,
+                settings: SettingsDep) -> JSONResponse:
+    if settings.redis_url:
+        return await shared_ready(request, supervisor, settings)
     reason = None
     queue = None
     if not supervisor.ready:
@@ -45,6 +52,27 @@ async def ready(supervisor: SupervisorDep, settings: SettingsDep) -> JSONRespons
     if reason is None:
         return JSONResponse({"version": VERSION, "status": "ready", "queue": queue})
     return JSONResponse({"version": VERSION, "status": "not ready", "reason": reason}, 503,
+                        headers={"Retry-After": str(settings.retry_after)})
+
+
+async def shared_ready(request: Request, supervisor: Supervisor,
+                       settings: Settings) -> JSONResponse:
+    """Shared jobs: Redis answers (every role) and, for a worker, its ComfyUI is up. `queue`
+    is the shared depth (jobs waiting or running on any worker), for autoscaling."""
+    jobs = request.app.state.jobs
+    reason = await jobs.ping()
+    queue = None
+    if reason is None:
+        try:
+            queue = await jobs.depth()
+        except Exception as exc:  # noqa: BLE001 - any Redis failure makes the replica unready
+            reason = f"Redis is unavailable: {type(exc).__name__}"
+    if reason is None and settings.role != "api" and not supervisor.ready:
+        reason = supervisor.last_error or f"ComfyUI is {supervisor.state.value}"
+    body = {"version": VERSION, "role": settings.role, "queue": queue}
+    if reason is None:
+        return JSONResponse({**body, "status": "ready"})
+    return JSONResponse({**body, "status": "not ready", "reason": reason}, 503,
                         headers={"Retry-After": str(settings.retry_after)})
 
 

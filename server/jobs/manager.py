@@ -18,11 +18,12 @@ from typing import Any
 
 from comfygen.comfy.errors import ComfyError
 from server.errors import ApiError, from_comfy
-from server.execution.admission import Slot
+from server.execution.admission import Admission, Slot
 from server.execution.runner import Run, Runner
 from server.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
 from server.observability import bind
 from server.settings import Settings
+from server.webhooks import DeliveryResult
 
 log = logging.getLogger("comfygen.server")
 
@@ -42,8 +43,17 @@ class Submission:
     request_hash: str | None = None
 
 
+def webhook_id(job_id: str, event: str) -> str:
+    """The Standard Webhooks `webhook-id` of one event of one job: stable, so a receiver (and
+    the shared mode's delivery record) can tell a repeat from a new message."""
+    return f"msg_{uuid.uuid5(uuid.NAMESPACE_URL, f'comfygen:{job_id}:{event}').hex}"
+
+
 class JobManager:
     """Creates, runs, follows and cancels jobs."""
+
+    local = True
+    """Jobs live in this process (SQLite + in-memory events); the shared mode says False."""
 
     def __init__(self, runner: Runner, settings: Settings) -> None:
         self.runner = runner
@@ -82,6 +92,19 @@ class JobManager:
                 continue
             if purged:
                 log.info("purged %d expired job(s)", purged)
+
+    @property
+    def admission(self) -> Admission:
+        return self.runner.admission
+
+    async def find_key(self, key: str, request_hash: str | None) -> Job | None:
+        """The job first created with this Idempotency-Key (`IdempotencyConflict` if it was
+        for a different request)."""
+        return await self.store.find_key(key, request_hash)
+
+    async def depth(self) -> int | None:
+        """Jobs waiting or running that this server knows of (None: ask ComfyUI)."""
+        return None
 
     async def get(self, job_id: str) -> Job:
         """The job, or 404 when unknown or expired."""
@@ -168,16 +191,27 @@ class JobManager:
         self.events.publish(job_id, "succeeded", {"id": job_id, "state": "succeeded"},
                             final=True)
         if sub.webhook_v2:
-            result = await self.runner.sender.send_v2(sub.webhook_v2, "prompt.complete", body)
+            result = await self._send_v2(job_id, sub.webhook_v2, "prompt.complete", body)
             if not result.delivered:
                 log.warning("job %s: prompt.complete not delivered: %s", job_id, result.error)
-                await self._notify_failed(sub, f"delivery of prompt.complete failed: "
+                await self._notify_failed(job_id, sub, f"delivery of prompt.complete failed: "
                                           f"{result.error}", "delivery_failed", {}, legacy=False)
         if sub.webhook:
-            for image, name in zip(body["images"], body["filenames"], strict=True):
-                await self.runner.sender.send_legacy(sub.webhook, {
+            for index, (image, name) in enumerate(
+                    zip(body["images"], body["filenames"], strict=True)):
+                await self._send_legacy(job_id, sub.webhook, f"output.complete.{index}", {
                     "event": "output.complete", "image": image, "id": sub.run.id,
                     "filename": name, "prompt": body["prompt"]})
+
+    async def _send_v2(self, job_id: str, url: str, event: str,
+                       data: dict[str, Any]) -> DeliveryResult:
+        """One signed event; its `webhook-id` is derived from the job and the event."""
+        return await self.runner.sender.send_v2(url, event, data,  # type: ignore[arg-type]
+                                                message_id=webhook_id(job_id, event))
+
+    async def _send_legacy(self, job_id: str, url: str, event: str,
+                           payload: dict[str, Any]) -> DeliveryResult:
+        return await self.runner.sender.send_legacy(url, payload)
 
     async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
         if job_id in self.cancelling:
@@ -190,9 +224,9 @@ class JobManager:
         self.events.publish(job_id, "failed", {"id": job_id, "state": "failed", "error": error},
                             final=True)
         details = {k: v for k, v in exc.body().items() if k not in ("error", "type", "id")}
-        await self._notify_failed(sub, exc.message, exc.type, details)
+        await self._notify_failed(job_id, sub, exc.message, exc.type, details)
 
-    async def _notify_failed(self, sub: Submission, message: str, kind: str,
+    async def _notify_failed(self, job_id: str, sub: Submission, message: str, kind: str,
                              details: dict[str, Any], legacy: bool = True) -> None:
         work = sub.run
         if sub.webhook_v2:
@@ -200,12 +234,12 @@ class JobManager:
                                     "error_type": kind, "details": details}
             if work.input is not None:
                 data["input"] = work.input
-            result = await self.runner.sender.send_v2(sub.webhook_v2, "prompt.failed", data)
+            result = await self._send_v2(job_id, sub.webhook_v2, "prompt.failed", data)
             if not result.delivered:
                 log.error("request %s: prompt.failed not delivered either: %s", work.id,
                           result.error)
         if sub.webhook and legacy:
-            await self.runner.sender.send_legacy(sub.webhook, {
+            await self._send_legacy(job_id, sub.webhook, "prompt.failed", {
                 "event": "prompt.failed", "id": work.id, "prompt": work.graph, "error": message})
 
     async def _follow(self, job_id: str, prompt_id: str, graph: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
@@ -56,6 +56,12 @@ async def job_events(job_id: str, request: Request,
                      last_event_id: Annotated[str | None, Header()] = None
                      ) -> EventSourceResponse:
     jobs = _jobs(request)
+    if not getattr(jobs, "local", True):  # shared: SSE ids are event stream entry ids
+        events = _shared(jobs, job_id, last_event_id)
+        await jobs.get(job_id)
+        return EventSourceResponse(events, headers=SSE_HEADERS, ping=PING_INTERVAL, sep=SEP,
+                                   ping_message_factory=lambda: ServerSentEvent(comment="ping",
+                                                                                sep=SEP))
     job = await jobs.get(job_id)
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
     if job.terminal and not jobs.events.is_finished(job_id):
@@ -86,3 +92,10 @@ async def _follow(jobs: JobManager, job_id: str, after: int) -> AsyncIterator[Se
         yield ServerSentEvent(retry=RECONNECT_MS, comment=f"job {json.dumps(job_id)}", sep=SEP)
         async for event in subscription:
             yield sse_event(event)
+
+
+async def _shared(jobs: Any, job_id: str, last: str | None) -> AsyncIterator[ServerSentEvent]:
+    yield ServerSentEvent(retry=RECONNECT_MS, comment=f"job {json.dumps(job_id)}", sep=SEP)
+    async for event in jobs.stream(job_id, last):
+        yield ServerSentEvent(json.dumps(event.data, separators=(",", ":")), id=event.id,
+                              event=event.type, sep=SEP)

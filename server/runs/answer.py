@@ -38,7 +38,8 @@ def credentials_of(envelope: Envelope) -> UrlCredentials | None:
 async def answer(request: Request, envelope: Envelope, runner: Runner, workflow: str,
                  build: Callable[[], Awaitable[Run]]) -> Response:
     """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
-    jobs: JobManager = request.app.state.jobs
+    jobs: JobManager = request.app.state.jobs  # or SharedJobs (Redis), the same methods
+    local = getattr(jobs, "local", True)
     bind(workflow=workflow)
     background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
     await check_webhooks(envelope, runner)
@@ -50,16 +51,18 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
                            "Idempotency-Key must be 1-200 printable ASCII characters")
         digest = await request_hash(request, workflow)
         try:
-            first = await jobs.store.find_key(key, digest)
+            first = await jobs.find_key(key, digest)
         except IdempotencyConflict as exc:
             raise conflict(exc.job) from None
         if first is not None:
             return await replay(request, jobs, first, background)
-    runner.supervisor.check_available()
-    async with await runner.admission.acquire() as slot:
+    if local:
+        runner.supervisor.check_available()
+    admission = runner.admission if local else jobs.admission
+    async with await admission.acquire() as slot:
         run = await build()
         run.workflow = workflow
-        if not background and key is None:
+        if not background and key is None and local:
             return model_response(await runner.run(run))
         sub = Submission(run, workflow, envelope.webhook, envelope.webhook_v2, key, digest)
         try:

@@ -1,13 +1,16 @@
 """`POST /workflow/<model>/<name>`: one route per generated workflow."""
 
 
+import contextlib
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import Response
 
+from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.model_files import model_folder
+from comfygen.comfy.object_info import ObjectInfoCache
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
@@ -50,7 +53,13 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
 
         async def build() -> Run:
             data: WorkflowInput = body.input
-            await check_live_choices(wf, data, runner.supervisor)
+            if not getattr(request.app.state.jobs, "local", True):
+                check_shared(wf, data, request)
+                # the node definitions a worker published (none yet: its ComfyUI validates)
+                with contextlib.suppress(ComfyError):
+                    await check_choices_in(wf, data, runner.supervisor.client.node_info)
+            else:
+                await check_live_choices(wf, data, runner.supervisor)
             data = await runner.media.resolve(
                 wf, data, body.id, runner.supervisor.client,
                 uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
@@ -66,6 +75,17 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
     return run_workflow
 
 
+def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
+    """Shared jobs run on any worker's ComfyUI: media inputs are not carried with the job yet
+    (501), and live choices are checked by the worker's ComfyUI when it runs the graph."""
+    uploads = getattr(request.state, "uploads", None) or {}
+    given = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
+    if given:
+        raise ApiError(501, "media_not_shared",
+                       f"media inputs ({', '.join(given)}) are not supported with shared jobs "
+                       "(COMFYGEN_REDIS_URL) yet: run this workflow on a single-machine server")
+
+
 async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:
     """422 for a value the live ComfyUI does not offer (refreshing /object_info once first).
 
@@ -75,12 +95,19 @@ async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supe
     if not wf.choices:
         return
     supervisor.check_available()
+    await check_choices_in(wf, data, supervisor.client.node_info)
+
+
+async def check_choices_in(wf: Workflow, data: WorkflowInput, node_info: ObjectInfoCache) -> None:
+    """422 for a value these node definitions do not offer."""
+    if not wf.choices:
+        return
 
     def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
         return [e for e in errors if e.field in data.model_fields_set
                 or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
 
-    errors = await supervisor.client.node_info.lookup(
+    errors = await node_info.lookup(
         lambda nodedefs: relevant(check_choices(wf, data, nodedefs)))
     if not errors:
         return

@@ -46,9 +46,12 @@ class WebhookSender:
         """Refuse a URL the guard would not reach (raises UrlRefused/FetchError)."""
         await self.deliverer.guard.check(url)
 
-    async def send_v2(self, url: str, type_: EventType, data: dict[str, Any]) -> DeliveryResult:
-        """A signed `prompt.complete` / `prompt.failed` event, fields at the top level."""
-        return await self.deliverer.send(url, type_, data, self._secret, flatten=True)
+    async def send_v2(self, url: str, type_: EventType, data: dict[str, Any], *,
+                      message_id: str | None = None) -> DeliveryResult:
+        """A signed `prompt.complete` / `prompt.failed` event, fields at the top level;
+        `message_id` is its `webhook-id` (a fresh one without)."""
+        return await self.deliverer.send(url, type_, data, self._secret, flatten=True,
+                                         message_id=message_id)
 
     async def send_legacy(self, url: str, payload: dict[str, Any]) -> DeliveryResult:
         """An unsigned comfyui-api `webhook` event (`output.complete`, `prompt.failed`)."""

@@ -1,0 +1,33 @@
+"""A `Submission` as JSON, to travel from an API replica to a worker through Redis."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server.execution.outputs import ConvertOutput
+from server.execution.runner import Run
+from server.jobs.manager import Submission
+
+
+def dump(sub: Submission) -> dict[str, Any]:
+    run = sub.run
+    return {
+        "run": {"id": run.id, "graph": run.graph,
+                "nodes": list(run.nodes) if run.nodes is not None else None,
+                "convert": run.convert.model_dump(mode="json") if run.convert else None,
+                "input": run.input,
+                "fields": [[node, name, field] for (node, name), field in run.fields.items()]},
+        "workflow": sub.workflow, "webhook": sub.webhook, "webhook_v2": sub.webhook_v2,
+        "idempotency_key": sub.idempotency_key, "request_hash": sub.request_hash,
+    }
+
+
+def load(data: dict[str, Any]) -> Submission:
+    raw = data["run"]
+    run = Run(id=raw["id"], graph=raw["graph"],
+              nodes=tuple(raw["nodes"]) if raw.get("nodes") is not None else None,
+              convert=ConvertOutput(**raw["convert"]) if raw.get("convert") else None,
+              input=raw.get("input"),
+              fields={(node, name): field for node, name, field in raw.get("fields") or []})
+    return Submission(run, data["workflow"], data.get("webhook"), data.get("webhook_v2"),
+                      data.get("idempotency_key"), data.get("request_hash"))

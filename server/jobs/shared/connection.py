@@ -1,0 +1,112 @@
+"""The Redis side of shared jobs: the connection, every key name and the server-side scripts.
+
+One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` below):
+
+- `P:job:{id}` hash: `state`, `doc` (static: workflow, meta, key, created), `sub` (what to run:
+  the graph and webhooks), `progress`, `prompt_id`, `result`, `error`, `attempt`, `entry` (its
+  queue entry), timestamps. Expires `job_ttl` seconds after creation and again after its end.
+- `P:key:{idempotency key}` string: the job id (SET NX semantics inside the create script).
+- `P:queue` stream + consumer group `workers`: one entry per job to run; deleted once done, so
+  its length is the shared queue depth (admission, `/ready`).
+- `P:events:{id}` stream: the job's events, capped (`job_events_max`); SSE ids are entry ids.
+- `P:cancel` pub/sub channel: job ids to interrupt (workers also re-check the state each beat).
+- `P:hook:{webhook-id}` string: delivery state of one webhook message (`sending`, `delivered`,
+  `failed`) so a reclaimed job never sends an event twice.
+- `P:dead` stream: dead-letter records (jobs that ran out of attempts).
+- `P:nodedefs` string: the last `/object_info` body a worker published (API replicas without
+  ComfyUI read it for live choices and OpenAPI enums).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from server.settings import Settings
+
+GROUP = "workers"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def key(self, idempotency_key: str) -> str:
+        return f"{self.prefix}:key:{idempotency_key}"
+
+    def events(self, job_id: str) -> str:
+        return f"{self.prefix}:events:{job_id}"
+
+    def hook(self, message_id: str) -> str:
+        return f"{self.prefix}:hook:{message_id}"
+
+    @property
+    def queue(self) -> str:
+        return f"{self.prefix}:queue"
+
+    @property
+    def cancel(self) -> str:
+        return f"{self.prefix}:cancel"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"
+
+    @property
+    def nodedefs(self) -> str:
+        return f"{self.prefix}:nodedefs"
+
+
+def connect(settings: Settings, *, blocking: float = 0.0, decode: bool = True) -> Redis:
+    """A client that fails fast (no retries, `redis_timeout`): a request answers 503 instead of
+    hanging when Redis is away. `blocking` adds room for XREAD BLOCK calls."""
+    assert settings.redis_url is not None
+    timeout = settings.redis_timeout
+    return Redis.from_url(
+        settings.redis_url, decode_responses=decode, socket_timeout=timeout + blocking,
+        socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0), health_check_interval=0,
+    )
+
+
+# KEYS: job, idempotency key (or a dummy), queue, events.
+# ARGV: id, ttl, doc, sub, now, events maxlen, queued event data, has key ('1'/'0').
+# Returns '' when created, else the id of the job that already holds the key.
+CREATE = """
+if ARGV[8] == '1' then
+  local existing = redis.call('GET', KEYS[2])
+  if existing then return existing end
+  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'doc', ARGV[3], 'sub', ARGV[4],
+           'created_at', ARGV[5], 'updated_at', ARGV[5], 'attempt', '0')
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+local entry = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])
+redis.call('HSET', KEYS[1], 'entry', entry)
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'type', 'queued', 'data', ARGV[7],
+           'final', '0')
+redis.call('EXPIRE', KEYS[4], ARGV[2])
+return ''
+"""
+
+# KEYS: job. ARGV: n, n allowed states, ttl (0: keep), then field/value pairs.
+# Returns 1 when written, 0 when the state did not allow it, -1 when the job is gone.
+TRANSITION = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return -1 end
+local n = tonumber(ARGV[1])
+local ok = false
+for i = 2, n + 1 do if ARGV[i] == state then ok = true end end
+if not ok then return 0 end
+local values = {}
+for i = n + 3, #ARGV do table.insert(values, ARGV[i]) end
+redis.call('HSET', KEYS[1], unpack(values))
+local ttl = tonumber(ARGV[n + 2])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+return 1
+"""

@@ -1,0 +1,333 @@
+"""`SharedWorker`: pulls jobs from the Redis queue and runs them on this worker's ComfyUI.
+
+It is the local `JobManager` (same running, following and webhook code) with its store and
+events in Redis, plus a consumer loop: XREADGROUP for new jobs, XAUTOCLAIM for jobs whose worker
+stopped sending heartbeats (XCLAIM ... JUSTID every beat), XPENDING delivery counts for the
+dead-letter rule, pub/sub (and the state, read every beat) for cancels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from comfygen.comfy.errors import ComfyError
+from server.errors import ApiError
+from server.execution.runner import Runner
+from server.jobs.manager import JobManager, Submission
+from server.jobs.models import InvalidTransition, Job, JobNotFound, JobState
+from server.jobs.shared import codec
+from server.jobs.shared.connection import GROUP, connect
+from server.jobs.shared.front import SharedJobs, ensure_group
+from server.jobs.shared.store import SharedStore
+from server.settings import Settings
+from server.webhooks import DeliveryResult
+
+log = logging.getLogger("comfygen.server")
+
+
+class SharedWorker(JobManager):
+    """Runs jobs from the shared queue, one at a time (ComfyUI runs one prompt at a time)."""
+
+    def __init__(self, runner: Runner, settings: Settings, shared: SharedJobs) -> None:
+        # Not JobManager.__init__: no SQLite here.
+        self.runner = runner
+        self.settings = settings
+        self.shared = shared
+        self.keys = shared.keys
+        self.redis = shared.redis
+        self.reader = connect(settings, blocking=2.0)
+        # Its own store: a worker's writes retry through a Redis restart.
+        self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
+                                 events_max=settings.job_events_max, retry_for=120.0)
+        self.events = self.store  # type: ignore[assignment]  # same `publish` signature
+        self.tasks: dict[str, asyncio.Task[Any]] = {}
+        self.cancelling: set[str] = set()
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.stopping = False
+        self.beat = min(0.5, settings.job_claim_timeout / 3)
+        self._loops: list[asyncio.Task[None]] = []
+        self._reclaimed_at = 0.0
+        self._swept_at = 0.0
+        self._purger = None
+
+    async def start(self) -> None:
+        self._loops = [asyncio.create_task(self._pull(), name="worker-pull"),
+                       asyncio.create_task(self._listen(), name="worker-cancels"),
+                       asyncio.create_task(self._publish_nodedefs(), name="worker-nodedefs")]
+
+    async def close(self) -> None:
+        """Stop pulling; a job still running is left to the queue (another worker takes it)."""
+        self.stopping = True
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        await self.store.close()
+        await self.reader.aclose()
+
+    async def _publish_nodedefs(self) -> None:
+        """Put this ComfyUI's `/object_info` in Redis for API replicas (when it changed; the key
+        lives a day and is refreshed every minute)."""
+        published = ""
+        refreshed = 0.0
+        while not self.stopping:
+            await asyncio.sleep(1.0)
+            if not self.runner.supervisor.ready:
+                continue
+            try:
+                node_info = self.runner.supervisor.client.node_info
+                nodedefs = await node_info.get()  # cached; refreshed every object_info_ttl
+                if node_info.digest != published:
+                    body = json.dumps(nodedefs.raw, separators=(",", ":")).encode()
+                    await self.shared.raw.set(self.keys.nodedefs, body, ex=86400)
+                    digest = node_info.digest
+                    published, refreshed = digest, time.monotonic()
+                elif time.monotonic() - refreshed > 60:
+                    await self.redis.expire(self.keys.nodedefs, 86400)
+                    refreshed = time.monotonic()
+            except (ComfyError, RedisError) as exc:
+                log.debug("publishing node definitions: %s", exc)
+
+    # -- pulling ---------------------------------------------------------------------------
+
+    async def _pull(self) -> None:
+        group_ready = False
+        while not self.stopping:
+            try:
+                if self.tasks:  # one job at a time: wait for it to end
+                    await asyncio.wait(list(self.tasks.values()), timeout=1.0)
+                    continue
+                if not self.runner.supervisor.ready:
+                    await asyncio.sleep(0.05)
+                    continue
+                if not group_ready:
+                    await ensure_group(self.redis, self.keys)
+                    group_ready = True
+                item = await self._reclaim() or await self._next()
+                if item is not None:
+                    entry, job_id, deliveries = item
+                    task = self.runner.spawn(self._work(entry, job_id, deliveries))
+                    self.tasks[job_id] = task
+                    task.add_done_callback(lambda _t, j=job_id: self._done(j))
+            except RedisError as exc:
+                log.warning("worker %s: Redis unavailable: %s", self.consumer, exc)
+                group_ready = False
+                await asyncio.sleep(1)
+
+    def _done(self, job_id: str) -> None:
+        self.tasks.pop(job_id, None)
+        self.cancelling.discard(job_id)
+
+    async def _next(self) -> tuple[str, str, int] | None:
+        answer = await self.reader.xreadgroup(GROUP, self.consumer, {self.keys.queue: ">"},
+                                              count=1, block=1000)
+        for _stream, entries in answer or []:
+            for entry, fields in entries:
+                return entry, fields["job"], 1
+        return None
+
+    async def _reclaim(self) -> tuple[str, str, int] | None:
+        """A job whose worker went silent for `job_claim_timeout` (checked every quarter of it)."""
+        now = time.monotonic()
+        if now - self._reclaimed_at < self.settings.job_claim_timeout / 4:
+            return None
+        self._reclaimed_at = now
+        idle = int(self.settings.job_claim_timeout * 1000)
+        answer = await self.redis.xautoclaim(self.keys.queue, GROUP, self.consumer, idle,
+                                             start_id="0-0", count=1)
+        await self._forget_gone_consumers()
+        for entry, fields in answer[1]:
+            if not fields:
+                continue
+            pending = await self.redis.xpending_range(self.keys.queue, GROUP, min=entry,
+                                                      max=entry, count=1)
+            deliveries = int(pending[0]["times_delivered"]) if pending else 2
+            log.warning("worker %s took over job %s (delivery %d)", self.consumer, fields["job"],
+                        deliveries)
+            self._reclaimed_at = 0.0  # there may be more
+            return entry, fields["job"], deliveries
+        return None
+
+    async def _forget_gone_consumers(self) -> None:
+        """Drop consumers (workers that went away) with nothing pending, silent for an hour."""
+        if time.monotonic() - self._swept_at < 300:
+            return
+        self._swept_at = time.monotonic()
+        for consumer in await self.redis.xinfo_consumers(self.keys.queue, GROUP):
+            if (consumer["name"] != self.consumer and not consumer["pending"]
+                    and consumer["idle"] > 3_600_000):
+                await self.redis.xgroup_delconsumer(self.keys.queue, GROUP, consumer["name"])
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def _work(self, entry: str, job_id: str, deliveries: int) -> None:
+        beat = asyncio.create_task(self._heartbeat(entry, job_id))
+        finished = False
+        try:
+            loaded = await self.store.submission(job_id)
+            if loaded is not None and loaded[0].terminal and deliveries > 1:
+                # its worker died after the end: finish what it was delivering
+                await self._finish_delivery(loaded[0], codec.load(loaded[1]))
+            elif loaded is not None and not loaded[0].terminal:
+                job, raw = loaded
+                sub = codec.load(raw)
+                if deliveries > self.settings.job_max_attempts:
+                    await self._dead_letter(job_id, sub, deliveries)
+                else:
+                    if deliveries > 1:
+                        with contextlib.suppress(InvalidTransition, JobNotFound):
+                            await self.store.requeue(job_id, deliveries)
+                        self.store.publish(job_id, "queued", {
+                            "id": job_id, "state": "queued", "attempt": deliveries})
+                    await self._execute(job_id, sub)
+            finished = True
+        except asyncio.CancelledError:
+            finished = job_id in self.cancelling
+            raise
+        finally:
+            beat.cancel()
+            if finished or not self.stopping:
+                await self.store.flush()
+                with contextlib.suppress(RedisError):
+                    await self.redis.xack(self.keys.queue, GROUP, entry)
+                    await self.redis.xdel(self.keys.queue, entry)
+
+    async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
+        if self.stopping and exc.type == "server_stopped":
+            return  # left in the queue: another worker runs it again
+        await super()._failed(job_id, sub, exc)
+
+    async def _dead_letter(self, job_id: str, sub: Submission, deliveries: int) -> None:
+        error = ApiError(500, "dead_letter",
+                         f"the job was given to a worker {deliveries - 1} times "
+                         f"(COMFYGEN_JOB_MAX_ATTEMPTS={self.settings.job_max_attempts}) and no "
+                         "worker finished it (each stopped mid-run); it will not be retried")
+        await self.redis.xadd(self.keys.dead, {"job": job_id, "deliveries": deliveries},
+                              maxlen=10000, approximate=True)
+        log.error("job %s dead-lettered after %d deliveries", job_id, deliveries)
+        await super()._failed(job_id, sub, error)
+
+    async def _heartbeat(self, entry: str, job_id: str) -> None:
+        """Keep the entry ours (resets its idle time) and notice a cancel, every beat."""
+        while True:
+            await asyncio.sleep(self.beat)
+            try:
+                await self.redis.xclaim(self.keys.queue, GROUP, self.consumer, 0, [entry],
+                                        justid=True)
+                state = await self.redis.hget(self.keys.job(job_id), "state")
+            except RedisError:
+                continue
+            if state in (None, "cancelled") and job_id not in self.cancelling:
+                asyncio.create_task(self._interrupt(job_id))
+
+    async def _listen(self) -> None:
+        """Cancels published by any replica; interrupt the ones running here."""
+        while not self.stopping:
+            try:
+                async with self.reader.pubsub() as pubsub:
+                    await pubsub.subscribe(self.keys.cancel)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message" and message["data"] in self.tasks:
+                            asyncio.create_task(self._interrupt(message["data"]))
+            except (RedisError, OSError) as exc:
+                log.debug("cancel listener: %s", exc)
+                await asyncio.sleep(1)
+
+    async def _interrupt(self, job_id: str) -> None:
+        """Stop the job here: dequeue or interrupt its prompt in ComfyUI, or stop the task."""
+        task = self.tasks.get(job_id)
+        if task is None or job_id in self.cancelling:
+            return
+        self.cancelling.add(job_id)
+        client = self.runner.supervisor.client
+        try:
+            job = await self.store.get(job_id)
+            prompt_id = job.prompt_id if job is not None else None
+            outcome = await client.cancel(prompt_id) if prompt_id else "not_found"
+            if outcome == "not_found" and not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                if prompt_id:
+                    with contextlib.suppress(ComfyError):
+                        await client.cancel(prompt_id)
+            log.info("job %s cancelled on worker %s: %s", job_id, self.consumer, outcome)
+            with contextlib.suppress(InvalidTransition, JobNotFound):  # when it reached us
+                await self.store.update(job_id, {JobState.CANCELLED}, {
+                    "interrupted_at": repr(time.time()), "interrupted_by": self.consumer})
+        except (ComfyError, RedisError) as exc:
+            log.warning("job %s: cancel on worker failed: %s", job_id, exc)
+
+    # -- webhooks: once per webhook-id, whoever finishes the job ---------------------------
+
+    async def _send_v2(self, job_id: str, url: str, event: str,
+                       data: dict[str, Any]) -> DeliveryResult:
+        from server.jobs.manager import webhook_id
+
+        message = webhook_id(job_id, event)
+        if not await self._claim_delivery(message):
+            return DeliveryResult(True, message, url, 0, error="already sent by another worker")
+        result = await self.runner.sender.send_v2(url, event, data,  # type: ignore[arg-type]
+                                                  message_id=message)
+        await self._record_delivery(message, result.delivered)
+        return result
+
+    async def _send_legacy(self, job_id: str, url: str, event: str,
+                           payload: dict[str, Any]) -> DeliveryResult:
+        from server.jobs.manager import webhook_id
+
+        message = webhook_id(job_id, event)
+        if not await self._claim_delivery(message):
+            return DeliveryResult(True, message, url, 0, error="already sent by another worker")
+        result = await self.runner.sender.send_legacy(url, payload)
+        await self._record_delivery(message, result.delivered)
+        return result
+
+    async def _claim_delivery(self, message: str, *, take_over: bool = False) -> bool:
+        """Ours to send: nobody claimed it, or (`take_over`) a dead worker left it `sending`."""
+        ttl = max(1, int(self.settings.job_ttl))
+        key = self.keys.hook(message)
+        if await self.redis.set(key, "sending", nx=True, ex=ttl):
+            return True
+        return take_over and await self.redis.get(key) == "sending"
+
+    async def _finish_delivery(self, job: Job, sub: Submission) -> None:
+        """The `webhook_v2` event of a job whose worker died while delivering it, sent again
+        with the same `webhook-id` (receivers drop a repeat by that id)."""
+        if not sub.webhook_v2 or job.state.value not in ("succeeded", "failed"):
+            return
+        from server.jobs.manager import webhook_id
+
+        if job.state.value == "succeeded":
+            event, data = "prompt.complete", job.result
+        else:
+            error = dict(job.error or {})
+            event = "prompt.failed"
+            data = {"id": sub.run.id, "prompt": sub.run.graph, "error": error.get("error"),
+                    "error_type": error.get("type"),
+                    "details": {k: v for k, v in error.items()
+                                if k not in ("error", "type", "id", "status")}}
+            if sub.run.input is not None:
+                data["input"] = sub.run.input
+        message = webhook_id(job.id, event)
+        if await self._claim_delivery(message, take_over=True):
+            log.warning("job %s: delivering %s again after its worker stopped", job.id, event)
+            result = await self.runner.sender.send_v2(sub.webhook_v2, event, data,
+                                                      message_id=message)
+            await self._record_delivery(message, result.delivered)
+
+    async def _record_delivery(self, message: str, delivered: bool) -> None:
+        with contextlib.suppress(RedisError):
+            await self.redis.set(self.keys.hook(message), "delivered" if delivered else "failed",
+                                 ex=max(1, int(self.settings.job_ttl)))

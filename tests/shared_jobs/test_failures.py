@@ -1,0 +1,260 @@
+"""Things dying: a worker SIGKILLed mid-job (the job is taken over), Redis restarted (AOF)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from comfygen.comfy.launcher import ComfyUIProcess, free_port
+from tests.comfyui_testing import invert_graph, slow_graph
+from tests.conftest import ROOT
+from tests.server.webhook_receiver import Receiver
+from tests.shared_jobs.test_replicas import comfy_queue, wait_state
+from tests.shared_jobs.topology import ASYNC, topology
+from tests.shared_jobs.valkey import Valkey
+
+pytestmark = pytest.mark.comfyui
+CLAIM_TIMEOUT = 3.0
+
+
+class WorkerProcess:
+    """`tests/shared_jobs/worker_process.py` (a worker, or with COMFYGEN_ROLE=api an API
+    replica), restartable, killable."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.shared_jobs.worker_process"], cwd=ROOT,
+            env={**os.environ, **self.env, "COMFYGEN_PORT": str(port),
+                 "PYTHONPATH": str(ROOT)})
+        async with httpx.AsyncClient(base_url=self.url) as http, asyncio.timeout(60):
+            while True:
+                assert self.proc.poll() is None, "the worker process exited"
+                try:
+                    if (await http.get("/ready")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+
+def worker_env(comfyui: ComfyUIProcess, valkey: Valkey, prefix: str,
+               **extra: Any) -> dict[str, str]:
+    from tests.server.helpers import SECRET
+
+    env = {"COMFYGEN_ROLE": "worker", "COMFYGEN_REDIS_URL": valkey.url,
+           "COMFYGEN_REDIS_PREFIX": prefix, "COMFYGEN_COMFYUI_URL": comfyui.url,
+           "COMFYGEN_COMFYUI_OUTPUT_DIR": str(comfyui.base_dir / "output"),
+           "COMFYGEN_COMFYUI_TEMP_DIR": str(comfyui.base_dir / "temp"),
+           "COMFYGEN_WEBHOOK_SECRET": SECRET, "COMFYGEN_WEBHOOK_ALLOW_CIDRS": "127.0.0.0/8",
+           "COMFYGEN_JOB_CLAIM_TIMEOUT": str(CLAIM_TIMEOUT), "COMFYGEN_LOG_LEVEL": "warning",
+           "COMFYGEN_JOBS_DB": "/tmp/comfygen-unused-jobs.sqlite3"}
+    env.update({f"COMFYGEN_{k.upper()}": str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.fixture
+def processes() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.kill()
+
+
+async def running_on(comfyui: ComfyUIProcess) -> bool:
+    return bool((await comfy_queue(comfyui))["queue_running"])
+
+
+async def test_sigkilled_worker_jobs_are_taken_over(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
+        processes: list[WorkerProcess]) -> None:
+    receiver = await Receiver().start()
+    try:
+        # worker 1 in this process on `comfyui`; worker 2 a process of its own on `comfyui2`
+        async with topology(valkey, [comfyui], job_claim_timeout=CLAIM_TIMEOUT) as top:
+            a, b = top.api
+            worker = WorkerProcess(worker_env(comfyui2, valkey, top.prefix))
+            processes.append(worker)
+            await worker.start()
+            ids: list[str] = []
+            kills = 0
+            t0 = time.monotonic()
+            for round_ in range(5):  # 50 jobs, 5 kills
+                batch = [(await top.api[i % 2].post(
+                    "/prompt", json={"prompt": slow_graph(blurs=3, size=160,
+                                                          color=0x100000 * round_ + i),
+                                     "webhook_v2": receiver.url}, headers=ASYNC)).json()["job_id"]
+                    for i in range(10)]
+                ids += batch
+                async with asyncio.timeout(60):  # a job running on the worker process...
+                    while not await running_on(comfyui2):
+                        await asyncio.sleep(0.05)
+                worker.kill()  # ... is killed mid-run
+                kills += 1
+                await worker.start()
+            for job_id in ids:
+                job = await wait_state(b, job_id, {"succeeded", "failed", "cancelled"}, 180)
+                assert job["state"] == "succeeded", job
+            took = time.monotonic() - t0
+            redis = Redis.from_url(valkey.url, decode_responses=True)
+            attempts = [int(await redis.hget(f"{top.prefix}:job:{j}", "attempt") or 0)
+                        for j in ids]
+            await redis.aclose()
+            taken_over = sum(1 for n in attempts if n >= 2)
+            assert taken_over >= 1, attempts  # the kills did hit running jobs
+            await receiver.wait_for(len(ids), 30)
+            await asyncio.sleep(1)  # a duplicate would arrive now
+            per_id = collections.Counter(h["webhook-id"] for h, _ in receiver.received)
+            assert len(per_id) == len(ids) and set(per_id.values()) == {1}, per_id
+            print(f"\n{len(ids)} jobs, {kills} worker SIGKILLs, {taken_over} jobs taken over: "
+                  f"all succeeded in {took:.1f} s; {len(receiver.received)} webhooks, one per "
+                  "webhook-id")
+            async with asyncio.timeout(30):  # the killed worker's prompt ends; nothing is left
+                while any([(q := await comfy_queue(c))["queue_running"] or q["queue_pending"]
+                           for c in (comfyui, comfyui2)]):
+                    await asyncio.sleep(0.1)
+    finally:
+        await receiver.stop()
+
+
+async def test_dead_letter_after_max_attempts(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
+        processes: list[WorkerProcess]) -> None:
+    async with topology(valkey, [comfyui], job_claim_timeout=CLAIM_TIMEOUT,
+                        job_max_attempts=1) as top:
+        a, b = top.api
+        worker = WorkerProcess(worker_env(comfyui2, valkey, top.prefix, job_max_attempts=1))
+        processes.append(worker)
+        await worker.start()
+        # keep worker 1 busy so the worker process takes the second job
+        busy = (await a.post("/prompt", json={"prompt": slow_graph(blurs=3, size=256)},
+                             headers=ASYNC)).json()["job_id"]
+        await wait_state(a, busy, {"running"})
+        job_id = (await a.post("/prompt", json={"prompt": slow_graph(blurs=6, size=256)},
+                               headers=ASYNC)).json()["job_id"]
+        async with asyncio.timeout(60):
+            while not await running_on(comfyui2):
+                await asyncio.sleep(0.05)
+        worker.kill()
+        job = await wait_state(b, job_id, {"succeeded", "failed"}, 60)
+        assert job["state"] == "failed" and job["error"]["type"] == "dead_letter", job
+        assert "COMFYGEN_JOB_MAX_ATTEMPTS=1" in job["error"]["error"]
+
+
+async def test_redis_down_then_restarted(valkey: Valkey, comfyui: ComfyUIProcess,
+                                         comfyui2: ComfyUIProcess) -> None:
+    async with topology(valkey, [comfyui, comfyui2]) as top:
+        a, b = top.api
+        ids = [(await top.api[i % 2].post(
+            "/prompt", json={"prompt": slow_graph(blurs=3, size=256, color=i)},
+            headers=ASYNC)).json()["job_id"] for i in range(6)]
+        await wait_state(a, ids[0], {"running"})
+        assert valkey.proc is not None
+        valkey.proc.send_signal(signal.SIGKILL)  # no goodbye: the AOF is all that is left
+        valkey.proc.wait(10)
+        try:
+            t0 = time.monotonic()
+            r = await a.post("/prompt", json={"prompt": invert_graph(0x102030, size=8)},
+                             headers=ASYNC)
+            refused = time.monotonic() - t0
+            assert r.status_code == 503, r.text
+            assert r.json()["type"] == "queue_unavailable" and r.headers["retry-after"]
+            t0 = time.monotonic()
+            ready = await b.get("/ready")
+            unready = time.monotonic() - t0
+            assert ready.status_code == 503 and ready.json()["status"] == "not ready"
+            r = await b.post("/prompt", json={"prompt": invert_graph(0x102030, size=8)})
+            assert r.status_code == 503
+            print(f"\nRedis down: POST answered 503 in {refused:.3f} s, /ready 503 in "
+                  f"{unready:.3f} s")
+            assert refused < 2.5 and unready < 2.5
+            await asyncio.sleep(2)
+        finally:
+            valkey.start()  # same port, same AOF
+        for job_id in ids:
+            job = await wait_state(b, job_id, {"succeeded", "failed", "cancelled"}, 120)
+            assert job["state"] == "succeeded", job
+        r = await a.post("/prompt", json={"prompt": invert_graph(0x102030, size=8)})
+        assert r.status_code == 200
+
+
+async def test_sigkilled_api_replica_sync_request_still_completes(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
+        processes: list[WorkerProcess]) -> None:
+    async with topology(valkey, [comfyui, comfyui2], apis=1) as top:
+        (b,) = top.api
+        replica = WorkerProcess({**worker_env(comfyui, valkey, top.prefix), "COMFYGEN_ROLE": "api"})
+        processes.append(replica)
+        await replica.start()
+        async with httpx.AsyncClient(base_url=replica.url, timeout=60) as a:
+            body = {"prompt": slow_graph(blurs=4, size=256), "id": "sync-on-a"}
+            call = asyncio.create_task(a.post("/prompt", json=body,
+                                              headers={"Idempotency-Key": "held-by-a"}))
+            async with asyncio.timeout(30):  # the synchronous request's job is running
+                while not (await running_on(comfyui) or await running_on(comfyui2)):
+                    await asyncio.sleep(0.05)
+            replica.kill()
+            with pytest.raises(httpx.TransportError):
+                await call
+        # the job went on; the other replica finds it by its key and answers its result
+        r = await b.post("/prompt", json=body, headers={"Idempotency-Key": "held-by-a"})
+        assert r.status_code == 200, r.text
+        assert r.headers["idempotent-replayed"] == "true" and r.json()["id"] == "sync-on-a"
+
+
+async def test_webhook_delivery_continues_after_its_worker_died(
+        valkey: Valkey, comfyui: ComfyUIProcess, processes: list[WorkerProcess]) -> None:
+    from server.app import create_app
+    from server.jobs.manager import webhook_id
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    receiver = await Receiver().start()
+    receiver.status_for = lambda body: 503  # the receiver is down at first
+    try:
+        async with topology(valkey, [], apis=1, api_comfyui=comfyui) as top:
+            (a,) = top.api
+            worker = WorkerProcess(worker_env(comfyui, valkey, top.prefix))
+            processes.append(worker)
+            await worker.start()
+            r = await a.post("/prompt", json={"prompt": invert_graph(0x123456, size=8),
+                                              "webhook_v2": receiver.url}, headers=ASYNC)
+            job_id = r.json()["job_id"]
+            async with asyncio.timeout(30):  # the job is done and its webhook being retried
+                while receiver.attempts < 1:
+                    await asyncio.sleep(0.02)
+            assert (await a.get(f"/jobs/{job_id}")).json()["state"] == "succeeded"
+            worker.kill()  # mid-delivery
+            receiver.status_for = lambda body: 200
+            settings = shared_settings(comfyui, valkey, top.prefix, "worker",
+                                       job_claim_timeout=CLAIM_TIMEOUT)
+            async with live(create_app(settings, {})):
+                await receiver.wait_for(1, 30)
+                await asyncio.sleep(1)
+        ids = [h["webhook-id"] for h, _ in receiver.received]
+        assert ids == [webhook_id(job_id, "prompt.complete")], ids
+        assert receiver.events()[0]["type"] == "prompt.complete"
+    finally:
+        await receiver.stop()

@@ -1,0 +1,93 @@
+"""Pure logic of the shared store on fakeredis (Lua scripts included): one finish per job,
+idempotency, event resume, admission. Everything with real parts is in the other modules."""
+
+from __future__ import annotations
+
+import asyncio
+
+import fakeredis
+import pytest
+
+from server.errors import ApiError
+from server.execution.runner import Run
+from server.jobs.manager import Submission, webhook_id
+from server.jobs.models import IdempotencyConflict, InvalidTransition, JobState, Progress
+from server.jobs.shared import codec
+from server.jobs.shared.connection import Keys
+from server.jobs.shared.front import SharedAdmission
+from server.jobs.shared.store import SharedStore
+
+
+@pytest.fixture
+async def store() -> SharedStore:
+    server = fakeredis.FakeServer()
+    redis = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    reader = fakeredis.FakeAsyncRedis(server=server, decode_responses=True)
+    return SharedStore(redis, reader, Keys("unit"), ttl=60, events_max=50)
+
+
+async def create(store: SharedStore, key: str | None = None, digest: str = "d1",
+                 job_id: str = "j1") -> tuple:
+    return await store.create("prompt", job_id=job_id, idempotency_key=key, request_hash=digest,
+                              meta={"request_id": "r1", "prompt": {}}, sub={"run": {}})
+
+
+async def test_a_job_finishes_once(store: SharedStore) -> None:
+    job, created = await create(store)
+    assert created and job.state is JobState.QUEUED and await store.depth() == 1
+    await store.mark_running("j1", prompt_id="p1")
+    await store.update_progress("j1", Progress(value=1, max=2, node="3"))
+    await store.succeed("j1", {"images": ["a"]})
+    done = await store.require("j1")
+    assert done.state is JobState.SUCCEEDED and done.progress.node == "3"
+    assert done.expires_at is not None and done.prompt_id == "p1"
+    with pytest.raises(InvalidTransition):  # a late duplicate finish changes nothing
+        await store.succeed("j1", {"images": ["b"]})
+    with pytest.raises(InvalidTransition):
+        await store.cancel("j1")
+    assert (await store.require("j1")).result == {"images": ["a"]}
+
+
+async def test_idempotency_key_is_taken_once(store: SharedStore) -> None:
+    first, created = await create(store, key="k")
+    again, created_again = await create(store, key="k", job_id="j2")
+    assert created and not created_again and again.id == first.id
+    assert (await store.find_key("k", "d1")).id == "j1"
+    with pytest.raises(IdempotencyConflict):
+        await store.find_key("k", "other request")
+    results = await asyncio.gather(*(create(store, key="race", job_id=f"r{i}")
+                                     for i in range(10)))
+    assert len({job.id for job, _ in results}) == 1 and sum(c for _, c in results) == 1
+
+
+async def test_events_resume_after_an_entry_id(store: SharedStore) -> None:
+    await create(store)
+    for i in range(3):
+        store.publish("j1", "progress", {"i": i})
+    store.publish("j1", "succeeded", {"state": "succeeded"}, final=True)
+    await store.flush()
+    whole = [e async for e in store.events("j1")]
+    assert [e.type for e in whole] == ["queued", "progress", "progress", "progress", "succeeded"]
+    rest = [e async for e in store.events("j1", whole[1].id)]
+    assert rest == whole[2:]
+
+
+async def test_admission_uses_the_shared_depth(store: SharedStore) -> None:
+    admission = SharedAdmission(store, limit=2, retry_after=7)
+    await create(store, job_id="a")
+    await admission.acquire()
+    await create(store, job_id="b")
+    with pytest.raises(ApiError) as refused:
+        await admission.acquire()
+    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "7"
+
+
+def test_submission_round_trip_and_webhook_ids() -> None:
+    run = Run(id="r", graph={"1": {"class_type": "X", "inputs": {}}}, nodes=("1",),
+              input={"a": 1}, fields={("1", "seed"): "seed"})
+    back = codec.load(codec.dump(Submission(run, "wf", None, "http://h", "k", "d")))
+    assert back.run.fields == run.fields and back.run.nodes == ("1",)
+    assert (back.webhook_v2, back.idempotency_key, back.request_hash) == ("http://h", "k", "d")
+    assert webhook_id("j", "prompt.complete") == webhook_id("j", "prompt.complete")
+    assert webhook_id("j", "prompt.complete") != webhook_id("j", "prompt.failed")
+    assert webhook_id("j", "prompt.complete").startswith("msg_")
