@@ -25,8 +25,11 @@ def run_stats(graph: Mapping[str, Any], result: PromptResult, received: float, f
     """`queue_ms` (received to execution start), `execution_ms` (in ComfyUI), `outputs_ms`
     (fetching and converting outputs) and `nodes` [{node, class_type, ms, cached}]."""
     timing = result.timing
-    seconds = timing.execution_seconds if timing is not None else None
-    execution_ms = int(seconds * 1000) if seconds is not None else result.execution_ms
+    # ComfyUI's own timestamps first: arrival times of websocket messages bunch up when this
+    # process is busy (several messages read in one go), ComfyUI's do not.
+    execution_ms = result.execution_ms
+    if execution_ms is None and timing is not None and timing.execution_seconds is not None:
+        execution_ms = int(timing.execution_seconds * 1000)
     if timing is not None and timing.started_at is not None:
         queue_ms: int | None = _ms(received, timing.started_at)
     elif execution_ms is not None:
