@@ -82,7 +82,8 @@ class Settings(BaseSettings):
     unavailable_grace: float = Field(default=5.0, ge=0)
     """Seconds ComfyUI may stay unreachable before waiting requests fail with 503."""
     object_info_ttl: float = Field(default=10.0, ge=0)
-    """Seconds /object_info is cached (choices, OpenAPI enums); a miss refreshes it at once."""
+    """Seconds between cheap checks of ComfyUI's model lists: /object_info (choices, OpenAPI
+    enums) is fetched again only when they changed, on a reconnect, or on a miss (0: no checks)."""
 
     # webhooks
     webhook_secret: SecretStr | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -97,6 +98,16 @@ class ComfyRest:
         folders = await self.model_folders()
         lists = await asyncio.gather(*(self.json("GET", f"/models/{f}") for f in folders))
         return dict(zip(folders, (list(x) for x in lists), strict=True))
+
+    async def models_signature(self) -> str:
+        """A digest of every model folder's file list, fetched one small request at a time (so
+        that neither ComfyUI's loop nor ours is held for long): it changes when a model file is
+        added, removed or renamed."""
+        digest = hashlib.sha256()
+        for folder in await self.model_folders():
+            r = await self.request("GET", f"/models/{folder}")
+            digest.update(folder.encode() + b"\0" + r.content + b"\0")
+        return digest.hexdigest()
 
     async def fetch(self, file: OutputFile) -> bytes:
         """The bytes of an output file through /view (works with a remote ComfyUI)."""

@@ -15,7 +15,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal
 
 from websockets.asyncio.client import connect
@@ -90,6 +90,7 @@ class PromptWatcher:
         self.trackers: dict[str, PromptTracker] = {}
         self.connected = asyncio.Event()
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
+        self.on_connect: Callable[[], None] | None = None  # called on every (re)connect
         self.closing = False
         self._poke = asyncio.Event()
         self._down_since: float | None = None
@@ -173,6 +174,8 @@ class PromptWatcher:
                 ) as ws:
                     self.connected.set()
                     self.ws_connects += 1
+                    if self.on_connect is not None:
+                        self.on_connect()
                     delay = 0.1
                     self._poke.set()  # catch up on anything that ended while we were away
                     async for message in ws:

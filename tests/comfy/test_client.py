@@ -18,7 +18,7 @@ from comfygen.comfy.errors import (
     ComfyUnavailableError,
     ComfyValidationError,
 )
-from comfygen.comfy.launcher import free_port
+from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from tests.comfyui_testing import TcpProxy, invert_graph, rgb, slow_graph
 
 pytestmark = pytest.mark.comfyui
@@ -155,8 +155,48 @@ async def test_object_info_is_cached_until_refreshed(client: ComfyClient) -> Non
     first = await client.object_info()
     assert "KSampler" in first and "SaveImage" in first
     assert await client.object_info() is first
-    assert await client.object_info(refresh=True) is not first
+    fetched, digest = client.node_info.refreshes, client.node_info.digest
+    again = await client.object_info(refresh=True)
+    assert client.node_info.refreshes == fetched + 1
+    # parsed again only when the body changed (an input subfolder created meanwhile, say)
+    assert (again is first) == (client.node_info.digest == digest)
     assert client.node_info.digest
+
+
+async def test_object_info_refreshes_when_models_change_not_on_a_timer(
+        comfyui: ComfyUIProcess) -> None:
+    async with ComfyClient(comfyui.url, object_info_ttl=0.2) as c:
+        await c.wait_connected()
+        await c.object_info()
+        info = c.node_info
+        fetched, digest = info.refreshes, info.digest
+        await asyncio.sleep(1.0)  # five model checks, nothing changed: no refresh
+        assert await c.object_info() and (info.refreshes, info.digest) == (fetched, digest)
+        path = comfyui.base_dir / "models" / "checkpoints" / f"watch-{fresh_color()}.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not really a checkpoint")
+        try:
+            deadline = time.monotonic() + 10
+            while info.digest == digest:
+                assert time.monotonic() < deadline, "the new model was not noticed"
+                await asyncio.sleep(0.1)
+            assert info.latest is not None
+            assert path.name in info.latest.choices("CheckpointLoaderSimple", "ckpt_name")
+        finally:
+            path.unlink()
+
+
+async def test_object_info_refreshes_on_reconnect(proxy: TcpProxy) -> None:
+    async with ComfyClient(proxy.url, object_info_ttl=0) as c:
+        await c.wait_connected()
+        await c.object_info()
+        fetched = c.node_info.refreshes
+        proxy.cut()
+        deadline = time.monotonic() + 10
+        while c.node_info.refreshes == fetched:
+            assert time.monotonic() < deadline, "no refresh after the websocket reconnected"
+            await asyncio.sleep(0.1)
+        assert c.ws_connects >= 2
 
 
 async def test_models_lists_folders_live(client: ComfyClient) -> None:
