@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -21,6 +22,7 @@ from comfygen.comfy.errors import (
     ComfyUnavailableError,
     ComfyValidationError,
 )
+from comfygen.comfy.model_files import LOADER_FOLDERS
 from comfygen.comfy.models import ProgressEvent, PromptResult
 from comfygen.comfy.object_info import DEFAULT_TTL, ObjectInfoCache
 from comfygen.comfy.rest import ComfyRest
@@ -73,7 +75,8 @@ class ComfyClient(ComfyRest):
             ]
             if self.models_check_interval > 0:
                 self._tasks.append(asyncio.create_task(
-                    self.node_info.watch(self.models_signature, self.models_check_interval),
+                    self.node_info.watch(functools.partial(self.models_signature, LOADER_FOLDERS),
+                                         self.models_check_interval),
                     name="comfy-models-watch"))
 
     async def close(self) -> None:

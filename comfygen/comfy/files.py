@@ -4,6 +4,7 @@ would serve from its cache, and deleting delivered files where this process can 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import re
@@ -67,11 +68,17 @@ def local_path(file: OutputFile, roots: Mapping[str, Path]) -> Path | None:
     root = roots.get(file.type)
     if root is None:
         return None
-    base = os.path.realpath(root)
+    base = _real(os.fspath(root))
     path = os.path.realpath(os.path.join(base, file.subfolder, file.filename))
     if os.path.commonpath((base, path)) != base or path == base:
         return None
     return Path(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _real(root: str) -> str:
+    """A folder's real path, resolved once (a few syscalls per path component otherwise)."""
+    return os.path.realpath(root)
 
 
 async def read_local(file: OutputFile, roots: Mapping[str, Path]) -> bytes | None:

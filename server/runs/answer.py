@@ -27,7 +27,8 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 def wants_async(request: Request) -> bool:
     """True when the `Prefer` header asks for `respond-async` (RFC 7240)."""
-    prefs = ",".join(request.headers.getlist("prefer")).lower()
+    prefs = b",".join(v for k, v in request.scope["headers"] if k == b"prefer").decode(
+        "latin-1").lower()
     return any(p.split(";")[0].split("=")[0].strip() == "respond-async" for p in prefs.split(","))
 
 
