@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Literal
 
+import orjson
 from websockets.asyncio.client import connect
 
 from comfygen.comfy.errors import (
@@ -194,9 +195,16 @@ class PromptWatcher:
 
     def dispatch(self, raw: str) -> None:
         """Route one websocket message to the tracker of its prompt."""
+        if raw.startswith('{"type": "status"'):
+            return  # queue news for every client, several per prompt: no prompt of ours in it
         try:
-            msg = json.loads(raw)
-        except ValueError:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                msg = json.loads(raw)  # NaN or Infinity in an output, say
+            except ValueError:
+                return
+        if not isinstance(msg, dict):
             return
         kind = msg.get("type")
         data = msg.get("data") or {}
