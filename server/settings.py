@@ -47,9 +47,11 @@ class Settings(BaseSettings):
     comfyui_args: list[str] = []
     """Extra arguments for the launched ComfyUI (e.g. ["--highvram"])."""
     comfyui_output_dir: Path | None = None
-    """When attached: ComfyUI's output folder as seen from here, to delete delivered files."""
+    """When attached: ComfyUI's output folder as seen from here, to read outputs from disk
+    (instead of through /view) and delete delivered files."""
     comfyui_temp_dir: Path | None = None
-    """When attached: ComfyUI's temp folder as seen from here, to delete delivered files."""
+    """When attached: ComfyUI's temp folder as seen from here, to read temp outputs from disk
+    and delete delivered files."""
     comfyui_input_dir: Path | None = None
     """When attached: ComfyUI's input folder as seen from here, to delete uploaded media after
     each run (launched: its base directory's input/)."""
