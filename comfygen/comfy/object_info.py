@@ -43,7 +43,6 @@ class ObjectInfoCache:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._again = False
-        self.refreshes = 0  # bodies fetched; for tests and probes
 
     @property
     def latest(self) -> NodeDefs | None:
@@ -105,7 +104,6 @@ class ObjectInfoCache:
 
     async def _load(self) -> None:
         body = await self._fetch()
-        self.refreshes += 1
         digest, nodedefs = await asyncio.to_thread(_parse, body, self._digest)
         if nodedefs is not None:
             self._digest, self._nodedefs = digest, nodedefs
