@@ -67,6 +67,7 @@ async def test_events_iterate_until_the_prompt_ends(client: ComfyClient) -> None
             seen.append(event.type)
 
     task = asyncio.create_task(collect())
+    await asyncio.sleep(0)  # subscribed before waiting: a prompt already over ends the wait at once
     await client.wait(prompt_id, timeout=30)
     await asyncio.wait_for(task, 5)
     assert seen[0] == "execution_start"
