@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
+import orjson
 
 InputKind = Literal["INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", "LINK"]
 Section = Literal["required", "optional", "hidden"]
@@ -200,7 +201,10 @@ class NodeDefs(Mapping[str, NodeDef]):
     @classmethod
     def from_json(cls, text: str | bytes) -> NodeDefs:
         """Parse an `/object_info` body."""
-        return cls(json.loads(text))
+        try:
+            return cls(orjson.loads(text))
+        except orjson.JSONDecodeError:  # `NaN` or `Infinity` (Python's json writes them)
+            return cls(json.loads(text))
 
     @classmethod
     def load(cls, path: Path) -> NodeDefs:

@@ -50,9 +50,11 @@ class Settings(BaseSettings):
     comfyui_args: list[str] = []
     """Extra arguments for the launched ComfyUI (e.g. ["--highvram"])."""
     comfyui_output_dir: Path | None = None
-    """When attached: ComfyUI's output folder as seen from here, to delete delivered files."""
+    """When attached: ComfyUI's output folder as seen from here, to read outputs from disk
+    (instead of through /view) and delete delivered files."""
     comfyui_temp_dir: Path | None = None
-    """When attached: ComfyUI's temp folder as seen from here, to delete delivered files."""
+    """When attached: ComfyUI's temp folder as seen from here, to read temp outputs from disk
+    and delete delivered files."""
     comfyui_input_dir: Path | None = None
     """When attached: ComfyUI's input folder as seen from here, to delete uploaded media after
     each run (launched: its base directory's input/)."""
@@ -85,7 +87,8 @@ class Settings(BaseSettings):
     unavailable_grace: float = Field(default=5.0, ge=0)
     """Seconds ComfyUI may stay unreachable before waiting requests fail with 503."""
     object_info_ttl: float = Field(default=10.0, ge=0)
-    """Seconds /object_info is cached (choices, OpenAPI enums); a miss refreshes it at once."""
+    """Seconds between cheap checks of ComfyUI's model lists: /object_info (choices, OpenAPI
+    enums) is fetched again only when they changed, on a reconnect, or on a miss (0: no checks)."""
 
     # webhooks
     webhook_secret: SecretStr | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -21,6 +22,7 @@ from comfygen.comfy.errors import (
     ComfyUnavailableError,
     ComfyValidationError,
 )
+from comfygen.comfy.model_files import LOADER_FOLDERS
 from comfygen.comfy.models import ProgressEvent, PromptResult
 from comfygen.comfy.object_info import DEFAULT_TTL, ObjectInfoCache
 from comfygen.comfy.rest import ComfyRest
@@ -54,8 +56,11 @@ class ComfyClient(ComfyRest):
             self, self.client_id, heartbeat=heartbeat, poll_interval=poll_interval,
             fast_poll_interval=fast_poll_interval, reconnect_max_delay=reconnect_max_delay,
             unavailable_grace=unavailable_grace)
-        self.node_info = ObjectInfoCache(self.object_info_body, ttl=object_info_ttl)
-        """The live node definitions (`/object_info`), parsed once per refresh."""
+        self.watcher.on_connect = self._on_connect
+        self.node_info = ObjectInfoCache(self.object_info_body)
+        """The live node definitions (`/object_info`), parsed once per change."""
+        self.models_check_interval = object_info_ttl
+        """Seconds between checks of the model lists that refresh `node_info` (0: none)."""
         self._tasks: list[asyncio.Task[None]] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -68,6 +73,11 @@ class ComfyClient(ComfyRest):
                 asyncio.create_task(self.watcher.ws_loop(), name="comfy-ws"),
                 asyncio.create_task(self.watcher.poll_loop(), name="comfy-poll"),
             ]
+            if self.models_check_interval > 0:
+                self._tasks.append(asyncio.create_task(
+                    self.node_info.watch(functools.partial(self.models_signature, LOADER_FOLDERS),
+                                         self.models_check_interval),
+                    name="comfy-models-watch"))
 
     async def close(self) -> None:
         """Stop background tasks, fail open waiters, and close the HTTP pool."""
@@ -88,6 +98,10 @@ class ComfyClient(ComfyRest):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    def _on_connect(self) -> None:
+        if self.watcher.ws_connects > 1:  # a reconnect: ComfyUI may have restarted
+            self.node_info.invalidate()
 
     @property
     def connected(self) -> bool:

@@ -3,7 +3,10 @@ would serve from its cache, and deleting delivered files where this process can 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
+import os
 import re
 import uuid
 from collections.abc import Mapping
@@ -54,13 +57,53 @@ def fresh_outputs(graph: Graph) -> Graph:
     return fresh
 
 
-def remove_local(file: OutputFile, roots: Mapping[str, Path]) -> None:
-    """Delete a delivered file when its folder is reachable from here (never outside it)."""
+INLINE_READ_LIMIT = 8 << 20
+"""Files up to this size are read on the event loop: from the page cache that is about 0.1 ms
+per MB, less than handing the read to a worker thread costs; larger ones go to a thread."""
+
+
+def local_path(file: OutputFile, roots: Mapping[str, Path]) -> Path | None:
+    """Where `file` is on this machine, when its folder is reachable from here: the path with
+    symlinks resolved, strictly inside the folder (None for `..`, absolute names, links out)."""
     root = roots.get(file.type)
     if root is None:
-        return
-    path = (root / file.subfolder / file.filename).resolve()
-    if not path.is_relative_to(root.resolve()):
+        return None
+    base = _real(os.fspath(root))
+    path = os.path.realpath(os.path.join(base, file.subfolder, file.filename))
+    if os.path.commonpath((base, path)) != base or path == base:
+        return None
+    return Path(path)
+
+
+@functools.lru_cache(maxsize=64)
+def _real(root: str) -> str:
+    """A folder's real path, resolved once (a few syscalls per path component otherwise)."""
+    return os.path.realpath(root)
+
+
+async def read_local(file: OutputFile, roots: Mapping[str, Path]) -> bytes | None:
+    """The bytes of an output file read from ComfyUI's folder, or None when it is not reachable
+    from here (no folder configured, a name leading out of it, no such file): then use /view.
+
+    Only call it once the prompt has ended (`ComfyClient.run` returned): ComfyUI has written and
+    closed its outputs before it reports them (`executed`) and ends the prompt after that.
+    """
+    path = local_path(file, roots)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size <= INLINE_READ_LIMIT:
+                return f.read()
+            return await asyncio.to_thread(f.read)
+    except OSError:
+        return None
+
+
+def remove_local(file: OutputFile, roots: Mapping[str, Path]) -> None:
+    """Delete a delivered file when its folder is reachable from here (never outside it)."""
+    path = local_path(file, roots)
+    if path is None:
         return
     try:
         path.unlink(missing_ok=True)

@@ -27,6 +27,8 @@ MODEL_FOLDERS = {
 }
 """Which models/ folder a loader input reads from (ComfyUI's folder_paths names)."""
 CLASS_FOLDERS = {("CLIPVisionLoader", "clip_name"): "clip_vision"}
+LOADER_FOLDERS = tuple(sorted({*MODEL_FOLDERS.values(), *CLASS_FOLDERS.values()}))
+"""The model folders the loaders above read: the ones watched for changes."""
 MODEL_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin", ".gguf", ".sft", ".onnx")
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import httpx
+import orjson
 
 from comfygen.comfy.errors import ComfyHTTPError, ComfyUnavailableError, ComfyValidationError
 from comfygen.comfy.models import OutputFile, QueueInfo
+
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 class ComfyRest:
@@ -45,7 +50,11 @@ class ComfyRest:
 
     async def post_prompt(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST /prompt; 400 → ComfyValidationError with ComfyUI's error and node_errors."""
-        r = await self.request("POST", "/prompt", json=dict(body))
+        try:
+            content = orjson.dumps(body, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:  # an integer beyond 64 bits, say: ComfyUI will say
+            content = json.dumps(body).encode()
+        r = await self.request("POST", "/prompt", content=content, headers=JSON_HEADERS)
         if r.status_code == 400:
             try:
                 data = r.json()
@@ -97,6 +106,16 @@ class ComfyRest:
         folders = await self.model_folders()
         lists = await asyncio.gather(*(self.json("GET", f"/models/{f}") for f in folders))
         return dict(zip(folders, (list(x) for x in lists), strict=True))
+
+    async def models_signature(self, folders: Iterable[str] | None = None) -> str:
+        """A digest of the file lists of model folders (default: every folder), fetched one
+        small request at a time (so that neither ComfyUI's loop nor ours is held for long): it
+        changes when a model file is added, removed or renamed."""
+        digest = hashlib.sha256()
+        for folder in folders if folders is not None else await self.model_folders():
+            r = await self.request("GET", f"/models/{folder}")
+            digest.update(f"{folder}\0{r.status_code}\0".encode() + r.content + b"\0")
+        return digest.hexdigest()
 
     async def fetch(self, file: OutputFile) -> bytes:
         """The bytes of an output file through /view (works with a remote ComfyUI)."""

@@ -15,10 +15,11 @@ import json
 import logging
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+import orjson
 from websockets.asyncio.client import connect
 
 from comfygen.comfy.errors import (
@@ -96,6 +97,7 @@ class PromptWatcher:
         """The last prompts whose wait ended, so that a late `events()` replays them and ends."""
         self.connected = asyncio.Event()
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
+        self.on_connect: Callable[[], None] | None = None  # called on every (re)connect
         self.closing = False
         self._poke = asyncio.Event()
         self._down_since: float | None = None
@@ -184,6 +186,8 @@ class PromptWatcher:
                 ) as ws:
                     self.connected.set()
                     self.ws_connects += 1
+                    if self.on_connect is not None:
+                        self.on_connect()
                     delay = 0.1
                     self._poke.set()  # catch up on anything that ended while we were away
                     async for message in ws:
@@ -202,9 +206,16 @@ class PromptWatcher:
 
     def dispatch(self, raw: str) -> None:
         """Route one websocket message to the tracker of its prompt."""
+        if raw.startswith('{"type": "status"'):
+            return  # queue news for every client, several per prompt: no prompt of ours in it
         try:
-            msg = json.loads(raw)
-        except ValueError:
+            msg = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            try:
+                msg = json.loads(raw)  # NaN or Infinity in an output, say
+            except ValueError:
+                return
+        if not isinstance(msg, dict):
             return
         kind = msg.get("type")
         data = msg.get("data") or {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import time
@@ -13,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pybase64
+
 from comfygen.comfy.errors import ComfyError
-from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, remove_local
+from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, read_local, remove_local
 from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
 from server.errors import ApiError, from_comfy
@@ -75,8 +76,13 @@ class Runner:
 
     @property
     def output_roots(self) -> dict[str, Path]:
-        if self.settings.keep_outputs:
-            return {}
+        """The output folders where delivered files are deleted (none with `keep_outputs`)."""
+        return {} if self.settings.keep_outputs else self.output_folders
+
+    @property
+    def output_folders(self) -> dict[str, Path]:
+        """ComfyUI's output and temp folders when reachable from here: outputs are read from
+        disk there instead of through /view."""
         if self.supervisor.process is not None:
             base = self.supervisor.process.base_dir
             return {"output": base / "output", "temp": base / "temp"}
@@ -110,7 +116,7 @@ class Runner:
                                   timeout=self.settings.request_timeout)
         finished = time.monotonic()
         files = result.files(run.nodes)
-        datas = await asyncio.gather(*(client.fetch(f) for f in files))
+        datas = await asyncio.gather(*(self.fetch(f) for f in files))
         values_by_node: dict[str, dict[str, Any]] = {}
         for node, key, value in result.values(run.nodes):
             values_by_node.setdefault(node, {})[key] = value
@@ -127,7 +133,7 @@ class Runner:
                                    f"could not convert {file.filename}: {exc}") from exc
                 name = converted_name(file.filename, run.convert.format)
                 content_type = "image/jpeg" if run.convert.format == "jpeg" else "image/webp"
-            images.append(base64.b64encode(data).decode())
+            images.append(pybase64.b64encode_as_string(data))
             filenames.append(name)
             node_out = outputs.setdefault(file.node, _node_output(graph, file.node))
             node_out.files.append(OutputFileInfo(
@@ -152,9 +158,19 @@ class Runner:
             },
             "outputs": outputs,
         }
+        # Every field is built here with its declared type: skip validating (and copying)
+        # megabytes of base64 once more.
         if run.input is not None:
-            return WorkflowResponse(**fields, input=run.input)
-        return RunResponse(**fields)
+            return WorkflowResponse.model_construct(**fields, input=run.input)
+        return RunResponse.model_construct(**fields)
+
+    async def fetch(self, file: OutputFile) -> bytes:
+        """An output's bytes: from disk when ComfyUI's folder is reachable, else over /view.
+        Called once the prompt has ended, so the file is complete."""
+        data = await read_local(file, self.output_folders)
+        if data is None:
+            data = await self.supervisor.client.fetch(file)
+        return data
 
     # -- background work -----------------------------------------------------------------------
 

@@ -8,8 +8,9 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from server.errors import ApiError
@@ -27,7 +28,8 @@ IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 def wants_async(request: Request) -> bool:
     """True when the `Prefer` header asks for `respond-async` (RFC 7240)."""
-    prefs = ",".join(request.headers.getlist("prefer")).lower()
+    prefs = b",".join(v for k, v in request.scope["headers"] if k == b"prefer").decode(
+        "latin-1").lower()
     return any(p.split(";")[0].split("=")[0].strip() == "respond-async" for p in prefs.split(","))
 
 
@@ -137,18 +139,35 @@ def accepted(request: Request, job: Job) -> Response:
 
 def model_response(body: BaseModel, status: int = 200, headers: dict[str, str] | None = None,
                    *, exclude: set[str] | None = None) -> Response:
-    """A declared response model as the JSON body (so /openapi.json and the wire agree)."""
-    return Response(body.model_dump_json(exclude=exclude), status, headers=headers,
-                    media_type="application/json")
+    """A declared response model as the JSON body (so /openapi.json and the wire agree).
+
+    Encoded once, by orjson: the same bytes as `model_dump_json` (key order, UTF-8, floats),
+    an order of magnitude faster on megabytes of base64."""
+    try:
+        content = orjson.dumps(body.model_dump(mode="json", exclude=exclude),
+                               option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        content = body.model_dump_json(exclude=exclude).encode()
+    return Response(content, status, headers=headers, media_type="application/json")
 
 
-def finished(job: Job) -> JSONResponse:
+def json_response(content: Any, status: int = 200) -> Response:
+    """A JSON body encoded by orjson (what `JSONResponse` sends, without its slow encoder)."""
+    try:
+        body = orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        body = json.dumps(content, ensure_ascii=False, allow_nan=False,
+                          separators=(",", ":")).encode()
+    return Response(body, status, media_type="application/json")
+
+
+def finished(job: Job) -> Response:
     """A final job as the sync answer it stands for."""
     if job.state.value == "succeeded":
-        return JSONResponse(job.result)
+        return json_response(job.result)
     error = dict(job.error or {"error": f"job {job.state.value}", "type": job.state.value})
     status = int(error.pop("status", 409 if job.state.value == "cancelled" else 500))
-    return JSONResponse(error, status)
+    return json_response(error, status)
 
 
 

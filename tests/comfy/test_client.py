@@ -18,7 +18,8 @@ from comfygen.comfy.errors import (
     ComfyUnavailableError,
     ComfyValidationError,
 )
-from comfygen.comfy.launcher import free_port
+from comfygen.comfy.launcher import ComfyUIProcess, free_port
+from comfygen.comfy.object_info import ObjectInfoCache
 from tests.comfyui_testing import TcpProxy, invert_graph, rgb, slow_graph
 
 pytestmark = pytest.mark.comfyui
@@ -66,6 +67,7 @@ async def test_events_iterate_until_the_prompt_ends(client: ComfyClient) -> None
             seen.append(event.type)
 
     task = asyncio.create_task(collect())
+    await asyncio.sleep(0)  # subscribed before waiting: a prompt already over ends the wait at once
     await client.wait(prompt_id, timeout=30)
     await asyncio.wait_for(task, 5)
     assert seen[0] == "execution_start"
@@ -159,12 +161,65 @@ async def test_timeout_cancels_the_job(client: ComfyClient) -> None:
     assert info.value.prompt_id not in q.pending
 
 
+def count_fetches(cache: ObjectInfoCache) -> list[int]:
+    """A list that grows by one on every `/object_info` fetch of `cache`."""
+    fetches: list[int] = []
+    fetch = cache._fetch
+
+    async def counted() -> bytes:
+        fetches.append(1)
+        return await fetch()
+
+    cache._fetch = counted
+    return fetches
+
+
 async def test_object_info_is_cached_until_refreshed(client: ComfyClient) -> None:
     first = await client.object_info()
     assert "KSampler" in first and "SaveImage" in first
     assert await client.object_info() is first
-    assert await client.object_info(refresh=True) is not first
+    fetches, digest = count_fetches(client.node_info), client.node_info.digest
+    again = await client.object_info(refresh=True)
+    assert len(fetches) == 1
+    # parsed again only when the body changed (an input subfolder created meanwhile, say)
+    assert (again is first) == (client.node_info.digest == digest)
     assert client.node_info.digest
+
+
+async def test_object_info_refreshes_when_models_change_not_on_a_timer(
+        comfyui: ComfyUIProcess) -> None:
+    async with ComfyClient(comfyui.url, object_info_ttl=0.2) as c:
+        await c.wait_connected()
+        await c.object_info()
+        info = c.node_info
+        fetches, digest = count_fetches(info), info.digest
+        await asyncio.sleep(1.0)  # five model checks, nothing changed: no refresh
+        assert await c.object_info() and (fetches, info.digest) == ([], digest)
+        path = comfyui.base_dir / "models" / "checkpoints" / f"watch-{fresh_color()}.safetensors"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"not really a checkpoint")
+        try:
+            deadline = time.monotonic() + 10
+            while info.digest == digest:
+                assert time.monotonic() < deadline, "the new model was not noticed"
+                await asyncio.sleep(0.1)
+            assert info.latest is not None
+            assert path.name in info.latest.choices("CheckpointLoaderSimple", "ckpt_name")
+        finally:
+            path.unlink()
+
+
+async def test_object_info_refreshes_on_reconnect(proxy: TcpProxy) -> None:
+    async with ComfyClient(proxy.url, object_info_ttl=0) as c:
+        await c.wait_connected()
+        await c.object_info()
+        fetches = count_fetches(c.node_info)
+        proxy.cut()
+        deadline = time.monotonic() + 10
+        while not fetches:
+            assert time.monotonic() < deadline, "no refresh after the websocket reconnected"
+            await asyncio.sleep(0.1)
+        assert c.ws_connects >= 2
 
 
 async def test_models_lists_folders_live(client: ComfyClient) -> None:

@@ -276,9 +276,12 @@ def test_overhead_benchmark_runs_and_prints_the_documented_tables(comfyui_home: 
     out = sh(quick, ROOT, timeout=600).stdout
     doc = (DOCS / "performance.md").read_text()
     headers = [line for line in out.splitlines() if line.startswith("| size |")]
-    assert len(headers) == 2 and all(h in doc for h in headers), headers
+    assert len(headers) == 3 and all(h in doc for h in headers), headers
     rows = [line for line in out.splitlines() if re.match(r"\| (512|1024)² \|", line)]
-    assert len(rows) == 8 + 4
+    # latency: 2 sizes x 2 concurrencies x 3 arms; throughput estimators and time breakdown:
+    # 2 sizes x 2 comfygen arms each (the noisy 1024² rows are labelled apart)
+    assert len(rows) == 12 + 4 + 4
+    assert any(line.startswith("| 1024² noisy | 1 | typed |") for line in out.splitlines())
     for label in ("server start to ready", "server RSS", "HTTP floor", "paired differences"):
         assert label in out
 

@@ -264,3 +264,72 @@ async def test_unavailable_comfyui_is_503_with_retry_after(tmp_path: Path) -> No
         assert r.json()["type"] == "comfyui_unavailable"
         assert (await http.get("/ready")).status_code == 503
         assert (await http.get("/health")).status_code == 503
+
+
+# -- outputs: read from ComfyUI's folder when reachable, through /view otherwise --------------
+
+
+@pytest.mark.parametrize("reachable", [True, False], ids=["disk", "view"])
+async def test_outputs_come_from_disk_or_view(make_settings: Callable[..., Settings],
+                                              comfyui: ComfyUIProcess, reachable: bool,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    folders = {} if reachable else {"comfyui_output_dir": None, "comfyui_temp_dir": None}
+    app = create_app(make_settings(**folders), registry())
+    async with running(app) as http:
+        client = app.state.supervisor.client
+        viewed: list[str] = []
+        fetch = client.fetch
+
+        async def spy(file):  # type: ignore[no-untyped-def]
+            viewed.append(file.filename)
+            return await fetch(file)
+
+        monkeypatch.setattr(client, "fetch", spy)
+        r = await http.post("/workflow/test/mixed", json={"input": {"color": 0x3366CC}})
+        assert r.status_code == 200, r.text
+        body = r.json()
+    assert len(body["images"]) == 2  # one output, one temp file
+    assert all(decode(b).format == "PNG" for b in body["images"])
+    files = [f for node in body["outputs"].values() for f in node["files"]]
+    assert sorted(f["type"] for f in files) == ["output", "temp"]
+    assert viewed == ([] if reachable else [f["comfyui_filename"] for f in files])
+    for f in files:  # deleted where reachable; left in ComfyUI otherwise (then tidied here)
+        path = comfyui.base_dir / f["type"] / f["subfolder"] / f["comfyui_filename"]
+        assert path.exists() is not reachable
+        path.unlink(missing_ok=True)
+
+
+async def test_output_names_leading_out_of_the_folder_are_not_read(
+        make_settings: Callable[..., Settings], comfyui: ComfyUIProcess, tmp_path: Path) -> None:
+    from comfygen.comfy.errors import ComfyHTTPError
+    from comfygen.comfy.files import local_path, read_local
+    from comfygen.comfy.models import OutputFile
+
+    root = tmp_path / "output"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "ok.png").write_bytes(b"inside")
+    (tmp_path / "secret.txt").write_bytes(b"outside")
+    (root / "link.png").symlink_to(tmp_path / "secret.txt")
+    roots = {"output": root}
+
+    def out(filename: str, subfolder: str = "") -> OutputFile:
+        return OutputFile(node="1", kind="images", filename=filename, subfolder=subfolder)
+
+    assert await read_local(out("ok.png", "sub"), roots) == b"inside"
+    assert await read_local(out("ok.png", "sub/../sub"), roots) == b"inside"
+    for bad in (out("secret.txt", ".."), out("../secret.txt"), out("secret.txt", "sub/../.."),
+                out(str(tmp_path / "secret.txt")), out("x", str(tmp_path)), out("link.png"),
+                out("", ""), out("missing.png")):
+        assert await read_local(bad, roots) is None, bad
+    assert local_path(out("ok.png", "sub"), {"temp": root}) is None  # another folder's type
+
+    # the runner falls back to /view, where ComfyUI refuses the same names
+    (comfyui.base_dir / "secret.txt").write_bytes(b"outside")
+    try:
+        app = create_app(make_settings(), registry())
+        async with running(app):
+            runner = app.state.runner
+            with pytest.raises(ComfyHTTPError):
+                await runner.fetch(out("secret.txt", ".."))
+    finally:
+        (comfyui.base_dir / "secret.txt").unlink()
