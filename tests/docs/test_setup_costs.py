@@ -141,7 +141,7 @@ def test_setup_modes_install_what_they_say_once(tmp_path: Path) -> None:
 
     calls, proc = box.run()  # the default is test: the serve-only venv gets the dev extras
     assert proc.returncode == 0, proc.stderr
-    assert calls[:2] == [PIP + ".[dev]", COMFYUI]
+    assert calls[:2] == [PIP + ".[dev,otel]", COMFYUI]
     if os.geteuid() == 0:
         assert calls[2:] == ["apt-get update -qq", "apt-get install -y -qq chromium jq curl"]
     else:
@@ -153,7 +153,7 @@ def test_setup_modes_install_what_they_say_once(tmp_path: Path) -> None:
     with open(box.project / "pyproject.toml", "a") as f:
         f.write("\n# changed\n")
     assert box.run("serve")[0][0] == PIP + "."
-    assert box.run("test")[0][0] == PIP + ".[dev]"
+    assert box.run("test")[0][0] == PIP + ".[dev,otel]"
 
 
 def test_setup_refuses_an_unknown_mode(tmp_path: Path) -> None:
