@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -117,8 +118,11 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
         shared = SharedJobs(settings)
         app.state.jobs = shared
         await shared.start()
+        watching: asyncio.Task[None] | None = None
         if not runs:  # node definitions come from the workers, through Redis
             supervisor.client.node_info = shared.published_nodedefs()
+            watching = asyncio.create_task(
+                shared.watch_published(supervisor.client.node_info), name="published-nodedefs")
         worker = SharedWorker(runner, settings, shared) if runs else None
         app.state.worker = worker
         if worker is not None:
@@ -128,6 +132,8 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
             yield
         finally:
             log.info("shutting down: draining running jobs, then stopping")
+            if watching is not None:
+                watching.cancel()
             if worker is not None:
                 worker.stopping = True  # take no new job; finish (or leave) the current one
                 await runner.drain(settings.drain_timeout)

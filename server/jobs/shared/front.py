@@ -99,7 +99,8 @@ class SharedJobs:
 
     def published_nodedefs(self) -> ObjectInfoCache:
         """The `/object_info` a worker last published, as an API replica's node definitions
-        (live choices, OpenAPI enums); ComfyUnavailableError until one did."""
+        (live choices, OpenAPI enums); ComfyUnavailableError until one did. `watch_published`
+        refreshes it when a worker publishes another."""
 
         async def fetch() -> bytes:
             try:
@@ -110,7 +111,20 @@ class SharedJobs:
                 raise ComfyUnavailableError("no worker has published its node definitions yet")
             return body
 
-        return ObjectInfoCache(fetch, ttl=self.settings.object_info_ttl)
+        return ObjectInfoCache(fetch)
+
+    async def watch_published(self, cache: ObjectInfoCache) -> None:
+        """Refresh `cache` whenever the digest a worker published changes (a 64-byte read every
+        `object_info_ttl` seconds). Runs until cancelled."""
+
+        async def signature() -> str:
+            try:
+                digest = await self.raw.get(self.keys.nodedefs + ":digest")
+            except RedisError as exc:
+                raise ComfyUnavailableError(f"Redis is unavailable: {exc}") from exc
+            return digest.decode() if digest else ""
+
+        await cache.watch(signature, self.settings.object_info_ttl or 10.0)
 
     async def ping(self) -> str | None:
         """None when Redis answers, else why not."""

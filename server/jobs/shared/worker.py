@@ -87,14 +87,16 @@ class SharedWorker(JobManager):
                 continue
             try:
                 node_info = self.runner.supervisor.client.node_info
-                nodedefs = await node_info.get()  # cached; refreshed every object_info_ttl
+                nodedefs = await node_info.get()  # refreshed when ComfyUI's nodes or models change
                 if node_info.digest != published:
                     body = json.dumps(nodedefs.raw, separators=(",", ":")).encode()
-                    await self.shared.raw.set(self.keys.nodedefs, body, ex=86400)
                     digest = node_info.digest
+                    await self.shared.raw.set(self.keys.nodedefs, body, ex=86400)
+                    await self.shared.raw.set(self.keys.nodedefs + ":digest", digest, ex=86400)
                     published, refreshed = digest, time.monotonic()
                 elif time.monotonic() - refreshed > 60:
                     await self.redis.expire(self.keys.nodedefs, 86400)
+                    await self.redis.expire(self.keys.nodedefs + ":digest", 86400)
                     refreshed = time.monotonic()
             except (ComfyError, RedisError) as exc:
                 log.debug("publishing node definitions: %s", exc)
