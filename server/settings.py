@@ -179,17 +179,6 @@ class Settings(BaseSettings):
     cors_max_age: int = Field(default=600, ge=0)
     """Seconds browsers may cache a CORS preflight answer."""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings)
-
 
 def project_settings(table: Mapping[str, Any], **flags: Any) -> Settings:
     """Settings for a project: `flags` (CLI flags) over COMFYGEN_* over the project's `table`."""

@@ -11,15 +11,12 @@ launching one and listen on a free port instead of 8000 (URLs in the commands ar
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
-import time
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -29,6 +26,7 @@ from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from server.settings import Settings
+from tests.serving import serving as run_server
 from tests.wheel import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,32 +84,9 @@ def pythonpath(scratch: Path) -> str:
     return os.pathsep.join(p for p in (str(scratch), os.environ.get("PYTHONPATH")) if p)
 
 
-@contextlib.contextmanager
-def serving(line: str, scratch: Path, env: dict[str, str], port: int) -> Iterator[str]:
-    """Run a serve command in the background until /ready answers 200; SIGTERM it after."""
-    log = scratch / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(["bash", "-c", line], cwd=scratch, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, f"{line} exited:\n{log.read_text()}"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/ready", timeout=2, trust_env=False).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, f"not ready after 90 s:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+def serving(line: str, scratch: Path, env: dict[str, str], port: int) -> AbstractContextManager[str]:
+    """Run a serve command line in the background until /ready answers 200; SIGTERM it after."""
+    return run_server(["bash", "-c", line], scratch, env, port, timeout=90)
 
 
 # -- files shown in the guides are the files -------------------------------------------------

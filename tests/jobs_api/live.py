@@ -11,17 +11,19 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from comfygen.comfy.launcher import free_port
+from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from tests.server.helpers import SECRET, settings_for, wait_ready
 
-__all__ = ["SECRET", "live", "settings_for", "sse"]
+__all__ = ["SECRET", "comfy_queue", "live", "settings_for", "sse", "wait_state"]
 
 @contextlib.asynccontextmanager
-async def live(app: FastAPI) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free loopback port (in this event loop); yield its URL."""
+async def live(app: FastAPI, **config: Any) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free loopback port (in this event loop); yield its URL.
+    `config`: more uvicorn.Config options (a log configuration, say)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=5))
+    options = {"log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
+                                           timeout_graceful_shutdown=5, **options))
     task = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
     try:
@@ -56,3 +58,20 @@ async def sse(http: httpx.AsyncClient, url: str, **kwargs: Any) -> list[tuple[st
                 events.append((kind, json.loads(data)))
                 kind, data = "message", ""
     return events
+
+
+async def wait_state(http: httpx.AsyncClient, job_id: str, states: set[str],
+                     timeout: float = 60) -> dict:
+    """Poll `/jobs/{id}` until the job is in one of `states`; its view."""
+    async with asyncio.timeout(timeout):
+        while True:
+            job = (await http.get(f"/jobs/{job_id}")).json()
+            if job["state"] in states:
+                return job
+            await asyncio.sleep(0.05)
+
+
+async def comfy_queue(comfyui: ComfyUIProcess) -> dict:
+    """ComfyUI's own `/queue`."""
+    async with httpx.AsyncClient(base_url=comfyui.url) as comfy:
+        return (await comfy.get("/queue")).json()

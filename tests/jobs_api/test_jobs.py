@@ -16,26 +16,13 @@ from comfygen.comfy.launcher import ComfyUIProcess
 from server.app import create_app
 from server.jobs import JobStore
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
-from tests.jobs_api.live import live, settings_for, sse
+from tests.jobs_api.live import comfy_queue, live, settings_for, sse, wait_state
 from tests.server.server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
 ASYNC = {"Prefer": "respond-async"}
 
 
-async def wait_state(http: httpx.AsyncClient, job_id: str, states: set[str],
-                     timeout: float = 30) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = (await http.get(f"/jobs/{job_id}")).json()
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.05)
-
-
-async def comfy_queue(comfyui: ComfyUIProcess) -> dict:
-    async with httpx.AsyncClient(base_url=comfyui.url) as comfy:
-        return (await comfy.get("/queue")).json()
 
 
 async def test_submit_async_follow_events_fetch_result(comfyui: ComfyUIProcess) -> None:

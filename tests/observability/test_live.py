@@ -12,12 +12,11 @@ import logging
 import random
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,7 +25,8 @@ from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from server.app import create_app
 from server.observability.logs import log_config
 from tests.comfyui_testing import slow_graph
-from tests.server.helpers import SECRET, settings_for, wait_ready
+from tests.jobs_api.live import live, wait_state
+from tests.server.helpers import SECRET, settings_for
 from tests.server.server_workflows import registry
 
 pytestmark = pytest.mark.comfyui
@@ -53,27 +53,9 @@ def kept_logging() -> Iterator[None]:
             logger.propagate = propagate
 
 
-@contextlib.asynccontextmanager
-async def served(app: FastAPI, stream: io.StringIO) -> AsyncIterator[str]:
+def served(app: FastAPI, stream: io.StringIO) -> AbstractAsyncContextManager[str]:
     """`app` under uvicorn with the JSON log configuration writing into `stream`."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(
-        app, host="127.0.0.1", port=port, lifespan="on", timeout_graceful_shutdown=5,
-        log_config=log_config("json", "info", stream=stream), log_level="info"))
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(60):
-            while not server.started:
-                if task.done():
-                    task.result()
-                await asyncio.sleep(0.05)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            await wait_ready(http)
-        yield url
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    return live(app, log_config=log_config("json", "info", stream=stream), log_level="info")
 
 
 def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -96,14 +78,6 @@ def png(size: tuple[int, int] = (8, 6)) -> bytes:
     Image.new("RGB", size, color).save(out, "PNG")
     return out.getvalue()
 
-
-async def wait_state(http: httpx.AsyncClient, job_id: str, states: set[str]) -> dict[str, Any]:
-    async with asyncio.timeout(60):
-        while True:
-            job = (await http.get(f"/jobs/{job_id}")).json()
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.05)
 
 
 async def test_metrics_logs_and_timings_after_real_runs(comfyui: ComfyUIProcess) -> None:

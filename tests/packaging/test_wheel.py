@@ -6,22 +6,19 @@ serves SD3.5 on another port; neither sees the other's endpoints."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import io
 import json
-import os
 import shutil
-import signal
 import subprocess
-import time
 import zipfile
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 from PIL import Image
 
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
+from tests.serving import serving as run_server
 from tests.wheel import clean_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,30 +44,8 @@ def test_the_wheel_ships_the_library_and_server_but_no_user_workflows(dist: Path
     assert sdist.stat().st_size > 0
 
 
-@contextlib.contextmanager
-def serving(args: list[str], cwd: Path, port: int) -> Iterator[str]:
-    log = cwd / f"serve-{port}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([*args, "--port", str(port)], cwd=cwd, env=clean_env(),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"{args} exited:\n{log.read_text()}"
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/ready", timeout=2, trust_env=False).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, f"not ready after 120 s:\n{log.read_text()}"
-            time.sleep(0.2)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+def serving(args: list[str], cwd: Path, port: int) -> AbstractContextManager[str]:
+    return run_server([*args, "--port", str(port)], cwd, clean_env(), port)
 
 
 def test_an_installed_comfygen_serves_the_project_it_runs_in(

@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from comfygen.comfy.launcher import ComfyUIProcess, free_port
 from tests.comfyui_testing import invert_graph, slow_graph
 from tests.conftest import ROOT
+from tests.jobs_api.live import comfy_queue, wait_state
 from tests.server.webhook_receiver import Receiver
-from tests.shared_jobs.test_replicas import comfy_queue, wait_state
 from tests.shared_jobs.topology import ASYNC, topology
 from tests.shared_jobs.valkey import Valkey
 

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
-from tests.jobs_api.live import sse
+from tests.jobs_api.live import comfy_queue, sse, wait_state
 from tests.shared_jobs.topology import ASYNC, topology
 from tests.shared_jobs.valkey import Valkey
 
@@ -30,19 +30,6 @@ def near(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
     return all(abs(x - y) <= 1 for x, y in zip(a, b, strict=True))
 
 
-async def wait_state(http: httpx.AsyncClient, job_id: str, states: set[str],
-                     timeout: float = 60) -> dict:
-    async with asyncio.timeout(timeout):
-        while True:
-            job = (await http.get(f"/jobs/{job_id}")).json()
-            if job["state"] in states:
-                return job
-            await asyncio.sleep(0.05)
-
-
-async def comfy_queue(comfyui: ComfyUIProcess) -> dict:
-    async with httpx.AsyncClient(base_url=comfyui.url) as comfy:
-        return (await comfy.get("/queue")).json()
 
 
 async def test_many_jobs_across_replicas(valkey: Valkey, comfyui: ComfyUIProcess,
