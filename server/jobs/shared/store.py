@@ -229,6 +229,7 @@ class SharedStore:
         """The job's events after entry id `after` (all of them without), then live ones, until
         the final one. Redis errors while following are retried (a restart is waited out)."""
         last = after or "0-0"
+        quiet_while_final = 0
         while True:
             try:
                 answer = await self.reader.xread({self.keys.events(job_id): last}, count=100,
@@ -245,9 +246,14 @@ class SharedStore:
                     if event.final:
                         return
             if not answer:
+                # A job's state turns final a moment before its final event is appended: only
+                # after a few quiet reads of a final job is its stream taken as expired or
+                # capped away (the next read picks up whatever came in meanwhile).
                 job = await self._quiet_get(job_id)
-                if job is not None and job.terminal and not await self._has_final(job_id):
-                    return  # finished and its stream expired or was capped away
+                if job is not None and job.terminal:
+                    quiet_while_final += 1
+                    if quiet_while_final >= FINAL_GRACE_READS and not await self._has_final(job_id):
+                        return
 
     async def _quiet_get(self, job_id: str) -> Job | None:
         try:
@@ -258,6 +264,10 @@ class SharedStore:
     async def _has_final(self, job_id: str) -> bool:
         last = await self.redis.xrevrange(self.keys.events(job_id), count=1)
         return bool(last) and last[0][1].get("final") == "1"
+
+
+FINAL_GRACE_READS = 3
+"""Quiet reads (one `block` each) of a final job before its stream is taken as gone."""
 
 
 def _job(job_id: str, raw: dict[str, str]) -> Job:
