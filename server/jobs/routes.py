@@ -56,33 +56,31 @@ async def job_events(job_id: str, request: Request,
                      last_event_id: Annotated[str | None, Header()] = None
                      ) -> EventSourceResponse:
     jobs = _jobs(request)
-    if not getattr(jobs, "local", True):  # shared: SSE ids are event stream entry ids
-        events = _shared(jobs, job_id, last_event_id)
-        await jobs.get(job_id)
-        return EventSourceResponse(events, headers=SSE_HEADERS, ping=PING_INTERVAL, sep=SEP,
-                                   ping_message_factory=lambda: ServerSentEvent(comment="ping",
-                                                                                sep=SEP))
     job = await jobs.get(job_id)
-    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
-    if job.terminal and not jobs.events.is_finished(job_id):
-        final = JobEvent(after + 1, job.state.value, {"id": job.id, "state": job.state.value},
-                         final=True)  # from before a restart: only the record is left
-        events = _once(final)
+    events: AsyncIterator[ServerSentEvent]
+    if not jobs.local:  # shared: SSE ids are event stream entry ids
+        events = _shared(jobs, job_id, last_event_id)
     else:
-        events = _follow(jobs, job_id, after)
+        after = int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+        if job.terminal and not jobs.events.is_finished(job_id):
+            final = JobEvent(after + 1, job.state.value, {"id": job.id, "state": job.state.value},
+                             final=True)  # from before a restart: only the record is left
+            events = _once(final)
+        else:
+            events = _follow(jobs, job_id, after)
     return EventSourceResponse(events, headers=SSE_HEADERS, ping=PING_INTERVAL, sep=SEP,
                                ping_message_factory=lambda: ServerSentEvent(comment="ping",
                                                                             sep=SEP))
 
 
-def sse_event(event: JobEvent) -> ServerSentEvent:
-    """A job event as a server-sent event: its seq as `id`, its type as `event`, JSON `data`."""
-    return ServerSentEvent(json.dumps(event.data, separators=(",", ":")), id=str(event.seq),
-                           event=event.type, sep=SEP)
+def sse_event(event_id: str, type_: str, data: dict[str, Any]) -> ServerSentEvent:
+    """A job event as a server-sent event: its id, its type as `event`, JSON `data`."""
+    return ServerSentEvent(json.dumps(data, separators=(",", ":")), id=event_id, event=type_,
+                           sep=SEP)
 
 
 async def _once(event: JobEvent) -> AsyncIterator[ServerSentEvent]:
-    yield sse_event(event)
+    yield sse_event(str(event.seq), event.type, event.data)
 
 
 async def _follow(jobs: JobManager, job_id: str, after: int) -> AsyncIterator[ServerSentEvent]:
@@ -91,11 +89,10 @@ async def _follow(jobs: JobManager, job_id: str, after: int) -> AsyncIterator[Se
     async with jobs.events.subscribe(job_id, after=after) as subscription:
         yield ServerSentEvent(retry=RECONNECT_MS, comment=f"job {json.dumps(job_id)}", sep=SEP)
         async for event in subscription:
-            yield sse_event(event)
+            yield sse_event(str(event.seq), event.type, event.data)
 
 
 async def _shared(jobs: Any, job_id: str, last: str | None) -> AsyncIterator[ServerSentEvent]:
     yield ServerSentEvent(retry=RECONNECT_MS, comment=f"job {json.dumps(job_id)}", sep=SEP)
     async for event in jobs.stream(job_id, last):
-        yield ServerSentEvent(json.dumps(event.data, separators=(",", ":")), id=event.id,
-                              event=event.type, sep=SEP)
+        yield sse_event(event.id, event.type, event.data)

@@ -41,7 +41,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
                  build: Callable[[], Awaitable[Run]]) -> Response:
     """Run now and answer 200, or create a job and answer 202 (webhooks, `Prefer`, keys)."""
     jobs: JobManager = request.app.state.jobs  # or SharedJobs (Redis), the same methods
-    local = getattr(jobs, "local", True)
+    local = jobs.local
     bind(workflow=workflow)
     background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
     await check_webhooks(envelope, runner)

@@ -53,7 +53,7 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
 
         async def build() -> Run:
             data: WorkflowInput = body.input
-            if not getattr(request.app.state.jobs, "local", True):
+            if not request.app.state.jobs.local:
                 check_shared(wf, data, request)
                 # the node definitions a worker published (none yet: its ComfyUI validates)
                 with contextlib.suppress(ComfyError):

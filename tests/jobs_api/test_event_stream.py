@@ -18,7 +18,9 @@ from tests.jobs_api.live import live, sse
 
 
 class FakeJobs:
-    """The part of JobManager the routes use: `get` and the event hub."""
+    """The part of JobManager the routes use: `get` and the event hub (a local manager)."""
+
+    local = True
 
     def __init__(self) -> None:
         self.events = JobEvents()
@@ -54,7 +56,7 @@ async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
 
 def test_sse_format() -> None:
     event = JobEvent(7, "progress", {"value": 1, "max": 2, "note": "line\nbreak"})
-    assert job_routes.sse_event(event).encode().decode() == (
+    assert job_routes.sse_event(str(event.seq), event.type, event.data).encode().decode() == (
         'id: 7\nevent: progress\ndata: {"value":1,"max":2,"note":"line\\nbreak"}\n\n'
     )
 
