@@ -52,3 +52,9 @@ _.truncated
 # listener queue (server/jobs/events.py; its tests check both bounds)
 _.dropped
 _.subscriber_count
+
+# the upload blocks of the request envelope, read by name through `Envelope.upload`
+# (server/runs/schemas.py UPLOAD_BLOCKS)
+_.azure_blob_upload
+_.hf_upload
+_.http_upload

@@ -1,0 +1,68 @@
+"""Object storage: upload outputs to S3, Azure Blob, a Hugging Face repo or an HTTP endpoint,
+and read `s3://`, `hf://` and Azure blob URLs (ranged, for media inputs and model downloads).
+
+A library: no web framework. One module per provider; this module routes by target and URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+
+from comfygen.storage import azure, hf, http, s3
+from comfygen.storage.errors import StorageError
+from comfygen.storage.http import Send
+from comfygen.storage.targets import (
+    AzureBlobUpload,
+    HfUpload,
+    HttpUpload,
+    S3Upload,
+    Target,
+)
+
+__all__ = ["AzureBlobUpload", "HfUpload", "HttpUpload", "S3Upload", "Send", "StorageError",
+           "Target", "owns", "stream", "upload", "upload_all"]
+
+
+async def upload(target: Target, filename: str, data: bytes, content_type: str, *,
+                 send: Send = http.plain_put) -> str:
+    """Store one output under `filename`; return the URL it can be found at."""
+    if isinstance(target, S3Upload):
+        return await s3.upload(target, filename, data, content_type)
+    if isinstance(target, AzureBlobUpload):
+        return await azure.upload(target, filename, data, content_type)
+    if isinstance(target, HfUpload):
+        return await hf.upload(target, filename, data, content_type)
+    return await http.upload(target, filename, data, content_type, send)
+
+
+async def upload_all(target: Target, files: Sequence[tuple[str, bytes, str]], *,
+                     send: Send = http.plain_put) -> list[str]:
+    """Upload (filename, data, content type) files; their URLs in order. Hugging Face files go
+    one by one (each is a commit on the same branch); the others concurrently. The first
+    failure is raised once every upload has ended."""
+    if isinstance(target, HfUpload):
+        return [await upload(target, *f, send=send) for f in files]
+    results = await asyncio.gather(*(upload(target, *f, send=send) for f in files),
+                                   return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [str(r) for r in results]
+
+
+def owns(url: str) -> bool:
+    """True for a URL read through a storage SDK: `s3://`, `hf://` (or the Hub's `resolve`
+    URLs) and blob URLs of the configured Azure account."""
+    return url.startswith("s3://") or hf.owns(url) or azure.owns(url)
+
+
+async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[bytes]]:
+    """The total size (None when unknown) and the bytes of `url` from `offset` on."""
+    if url.startswith("s3://"):
+        return await s3.stream(url, offset)
+    if hf.owns(url):
+        return await hf.stream(url, offset)
+    if azure.owns(url):
+        return await azure.stream(url, offset)
+    raise StorageError("storage", f"no storage provider reads {url.split(':', 1)[0]}: URLs")

@@ -1,0 +1,50 @@
+"""Storage fixtures: moto's S3 server and Azurite for the session, their settings in the
+environment (where the providers read them, as in production), and an HTTP receiver."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from comfygen.storage import s3
+
+from .services import Receiver, start_azurite, start_s3
+
+BUCKET = "comfygen-out"
+CONTAINER = "outputs"
+
+
+@pytest.fixture(scope="session")
+def storage_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """Both services running and configured in os.environ for the whole session."""
+    server, s3_env = start_s3()
+    azurite, azure_env = start_azurite(tmp_path_factory.mktemp("azurite"))
+    env = {**s3_env, **azure_env}
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AZURE_STORAGE_ACCOUNT",
+                     "AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "HF_TOKEN"):
+            mp.delenv(name, raising=False)
+        for name, value in env.items():
+            mp.setenv(name, value)
+        s3._default_client.cache_clear()
+        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        BlobServiceClient.from_connection_string(
+            os.environ["AZURE_STORAGE_CONNECTION_STRING"]).create_container(CONTAINER)
+        try:
+            yield env
+        finally:
+            s3._default_client.cache_clear()
+            azurite.terminate()
+            azurite.wait(10)
+            server.stop()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.stop()
