@@ -12,6 +12,7 @@ from azure.storage.blob import BlobServiceClient
 
 from comfygen.storage import s3
 
+from .hub import TOKEN, Hub
 from .services import Receiver, start_azurite, start_s3
 
 BUCKET = "comfygen-out"
@@ -48,3 +49,16 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.stop()
+
+
+@pytest.fixture(scope="session")
+def hub() -> Iterator[Hub]:
+    """The local Hub stand-in as `HF_ENDPOINT`, with `HF_TOKEN` set (see hub.py for its scope)."""
+    h = Hub()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_ENDPOINT", h.url)
+        mp.setenv("HF_TOKEN", TOKEN)
+        try:
+            yield h
+        finally:
+            h.stop()

@@ -23,6 +23,7 @@ from tests.server.helpers import running, settings_for
 from tests.server.server_workflows import registry
 
 from .conftest import BUCKET, CONTAINER
+from .hub import Hub
 from .services import Receiver, free_port
 
 pytestmark = pytest.mark.comfyui
@@ -165,3 +166,16 @@ async def test_media_inputs_from_s3_and_azure(api: httpx.AsyncClient) -> None:
     r = await api.post("/workflow/test/scale", json={"input": {"image": f"s3://{BUCKET}/in/no.png"}})
     assert r.status_code == 422 and "NoSuchKey" in r.json()["error"], r.text
     assert r.json()["detail"][0]["loc"] == ["body", "input", "image"]
+
+
+async def test_hf_upload_and_hf_media_input(api: httpx.AsyncClient, hub: Hub) -> None:
+    r = await api.post(INVERT, json={"input": {"color": 0xFFFFFF},
+                                     "hf_upload": {"repo": "me/outputs", "directory": "gen"}})
+    assert r.status_code == 200, r.text
+    name = r.json()["filenames"][0]
+    assert r.json()["images"] == [f"{hub.url}/me/outputs/resolve/main/gen/{name}"]
+    assert pixel(hub.files[("me/outputs", "main", f"gen/{name}")]) == (0, 0, 0)
+    hub.files[("me/inputs", "main", "green.png")] = png((10, 200, 10))
+    r = await api.post("/workflow/test/scale", json={"input": {"image": "hf://me/inputs/green.png"}})
+    assert r.status_code == 200, r.text
+    assert pixel(base64.b64decode(r.json()["images"][0])) == (10, 200, 10)

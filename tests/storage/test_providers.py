@@ -13,6 +13,7 @@ from comfygen import storage
 from comfygen.storage import AzureBlobUpload, HfUpload, HttpUpload, S3Upload, StorageError
 
 from .conftest import BUCKET, CONTAINER
+from .hub import TOKEN, Hub
 from .services import Receiver
 
 DATA = bytes(range(256)) * 40  # 10 240 bytes
@@ -106,3 +107,22 @@ async def test_unknown_schemes_are_not_read() -> None:
     assert not storage.owns("https://example.com/x.png")
     with pytest.raises(StorageError, match="no storage provider reads ftp"):
         await storage.stream("ftp://example.com/x")
+
+
+async def test_hf_commit_then_ranged_reads(hub: Hub) -> None:
+    target = HfUpload(repo="me/outputs", repo_type="dataset", directory="/runs/")
+    url = await storage.upload(target, "d.bin", DATA, "application/octet-stream")
+    assert url == f"{hub.url}/datasets/me/outputs/resolve/main/runs/d.bin"
+    assert hub.files[("datasets/me/outputs", "main", "runs/d.bin")] == DATA
+    assert await read(url, 100) == (len(DATA), DATA[100:])
+    assert await read("hf://datasets/me/outputs@main/runs/d.bin") == (len(DATA), DATA)
+    with pytest.raises(StorageError, match="HTTP 404"):
+        await storage.stream("hf://me/outputs/none.bin")
+
+
+async def test_hf_wrong_token_is_refused_without_the_token(hub: Hub) -> None:
+    bad = "hf_wrongtoken_77c1d2e3f4a5b6"
+    target = HfUpload.model_validate({"repo": "me/outputs", "credentials": {"token": bad}})
+    with pytest.raises(StorageError) as info:
+        await storage.upload(target, "x.bin", b"x", "text/plain")
+    assert info.value.status == 401 and bad not in str(info.value) and TOKEN not in str(info.value)
