@@ -21,7 +21,18 @@ from comfygen.storage.targets import (
 )
 
 __all__ = ["AzureBlobUpload", "HfUpload", "HttpUpload", "S3Upload", "Send", "StorageError",
-           "Target", "owns", "stream", "upload", "upload_all"]
+           "Target", "check", "owns", "stream", "upload", "upload_all"]
+
+
+async def check(target: Target) -> None:
+    """Raise StorageError when `target`'s provider cannot be used at all (no account or
+    credentials): called before a run, so no work is done for outputs that cannot be stored."""
+    if isinstance(target, S3Upload):
+        await s3.check(target)
+    elif isinstance(target, AzureBlobUpload):
+        azure.check(target)
+    elif isinstance(target, HfUpload):
+        hf.check(target)
 
 
 async def upload(target: Target, filename: str, data: bytes, content_type: str, *,

@@ -63,6 +63,12 @@ def account_url() -> str | None:
         return None
 
 
+def check(target: AzureBlobUpload) -> None:
+    """StorageError now, before any work, when no storage account is configured."""
+    del target
+    _service()
+
+
 def owns(url: str) -> bool:
     """True for a blob URL of the configured account (read with its credentials)."""
     base = account_url()

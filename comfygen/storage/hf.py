@@ -54,6 +54,13 @@ def _token(target: HfUpload | None = None) -> str | None:
     return os.environ.get("HF_TOKEN") or None
 
 
+def check(target: HfUpload) -> None:
+    """StorageError now, before any work, when there is no token to commit with."""
+    if _token(target) is None:
+        raise StorageError("hf", "the server has no Hugging Face token (HF_TOKEN): send one in "
+                           "hf_upload.credentials or have the operator configure it")
+
+
 async def upload(target: HfUpload, filename: str, data: bytes, content_type: str) -> str:
     """Commit one file to the repo; return its `resolve` URL. (The Hub keeps no content type.)"""
     del content_type

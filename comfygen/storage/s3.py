@@ -31,6 +31,24 @@ def _default_client() -> Any:
     return session.client("s3", region_name=session.region_name or "us-east-1", config=_CONFIG)
 
 
+@functools.lru_cache(maxsize=1)
+def _has_default_credentials() -> bool:
+    return boto3.session.Session().get_credentials() is not None
+
+
+def reset() -> None:
+    """Forget the cached default client (after the environment changed)."""
+    _default_client.cache_clear()
+    _has_default_credentials.cache_clear()
+
+
+async def check(target: S3Upload) -> None:
+    """StorageError now, before any work, when no credentials can sign the upload."""
+    if target.credentials is None and not await asyncio.to_thread(_has_default_credentials):
+        raise StorageError("s3", "the server has no AWS credentials (AWS_ACCESS_KEY_ID, ...): "
+                           "send them in s3.credentials or have the operator configure them")
+
+
 def _client(credentials: S3Credentials | None) -> Any:
     if credentials is None:
         return _default_client()

@@ -18,9 +18,18 @@ class Uploader:
     def __init__(self, guard: UrlGuard) -> None:
         self.guard = guard
 
-    async def check(self, target: storage.Target) -> None:
-        """422 now for an `http_upload` URL the guard refuses (not after the run)."""
+    async def check(self, target: storage.Target, block: str) -> None:
+        """422 now, not after the run, for a provider that is not configured or an
+        `http_upload` URL the guard refuses."""
         if not isinstance(target, storage.HttpUpload):
+            try:
+                await storage.check(target)
+            except storage.StorageError as exc:
+                raise ApiError(422, "upload_not_configured", f"invalid request: {block}: "
+                               f"{exc.message}", detail=[{"loc": ["body", block],
+                                                          "msg": exc.message,
+                                                          "type": "upload_not_configured"}],
+                               provider=exc.provider) from None
             return
         try:
             await self.guard.check(target.url_prefix)

@@ -48,7 +48,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
                   or bool(upload and upload.async_))
     await check_webhooks(envelope, runner)
     if upload is not None:
-        await runner.uploader.check(upload)
+        await runner.uploader.check(upload, envelope.upload_block)
         if not local and (getattr(upload, "credentials", None) or envelope.credentials):
             raise ApiError(501, "credentials_not_shared",
                            "request credentials for uploads are not carried to shared-job "

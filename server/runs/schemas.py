@@ -60,6 +60,11 @@ class Envelope(BaseModel):
         """The one upload block given, if any."""
         return next((b for n in UPLOAD_BLOCKS if (b := getattr(self, n)) is not None), None)
 
+    @property
+    def upload_block(self) -> str:
+        """The name of the upload block given (`s3`, ...), for error locations."""
+        return next((n for n in UPLOAD_BLOCKS if getattr(self, n) is not None), "")
+
 
 UPLOAD_BLOCKS = ("s3", "azure_blob_upload", "hf_upload", "http_upload")
 

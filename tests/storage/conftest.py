@@ -31,14 +31,14 @@ def storage_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
             mp.delenv(name, raising=False)
         for name, value in env.items():
             mp.setenv(name, value)
-        s3._default_client.cache_clear()
+        s3.reset()
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         BlobServiceClient.from_connection_string(
             os.environ["AZURE_STORAGE_CONNECTION_STRING"]).create_container(CONTAINER)
         try:
             yield env
         finally:
-            s3._default_client.cache_clear()
+            s3.reset()
             azurite.terminate()
             azurite.wait(10)
             server.stop()  # type: ignore[attr-defined]

@@ -179,3 +179,24 @@ async def test_hf_upload_and_hf_media_input(api: httpx.AsyncClient, hub: Hub) ->
     r = await api.post("/workflow/test/scale", json={"input": {"image": "hf://me/inputs/green.png"}})
     assert r.status_code == 200, r.text
     assert pixel(base64.b64decode(r.json()["images"][0])) == (10, 200, 10)
+
+
+async def test_unconfigured_providers_are_refused_before_running(
+        api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from comfygen.storage import s3
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_STORAGE_CONNECTION_STRING",
+                 "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to ask for
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    s3.reset()
+    try:
+        for block, value in (("s3", {"bucket": BUCKET}), ("azure_blob", {"container": CONTAINER}),
+                             ("hf_upload", {"repo": "me/outputs"})):
+            r = await api.post(INVERT, json={"input": {}, block: value})
+            assert r.status_code == 422 and r.json()["type"] == "upload_not_configured", r.text
+            assert r.json()["detail"][0]["loc"][0:1] == ["body"]
+    finally:
+        monkeypatch.undo()
+        s3.reset()
