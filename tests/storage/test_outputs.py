@@ -28,6 +28,7 @@ from .services import Receiver, free_port
 
 pytestmark = pytest.mark.comfyui
 INVERT = "/workflow/test/invert"
+UPLOAD_TOKEN = "Bearer upload-token-3e4f5a6b7c"
 
 
 def pixel(data: bytes) -> tuple[int, int, int]:
@@ -91,6 +92,7 @@ async def test_http_upload_async_with_webhook_carries_urls(api: httpx.AsyncClien
     try:
         r = await api.post(INVERT, json={
             "input": {"color": 0x000000}, "webhook": receiver.url("/hook"),
+            "credentials": {receiver.url("/up/*"): {"Authorization": UPLOAD_TOKEN}},
             "http_upload": {"url_prefix": receiver.url("/up/"), "async": True}})
         assert r.status_code == 202, r.text
         job = await wait_state(api, r.json()["job_id"], {"succeeded", "failed"})
@@ -100,6 +102,9 @@ async def test_http_upload_async_with_webhook_carries_urls(api: httpx.AsyncClien
         (hook,) = [q for q in receiver.requests if q[0] == "POST"]
         name = job["result"]["filenames"][0]
         assert put[1] == f"/up/{name}" and put[2]["content-type"] == "image/png"
+        assert put[2]["authorization"] == UPLOAD_TOKEN  # the request's headers for the URL
+        assert "authorization" not in hook[2]
+        assert UPLOAD_TOKEN not in json.dumps(job) + hook[3].decode()
         assert pixel(put[3]) == (255, 255, 255)
         event = json.loads(hook[3])
         assert event["event"] == "output.complete"
