@@ -13,7 +13,6 @@ from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 from huggingface_hub import HfApi, constants
-from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers
 
 from comfygen.storage.errors import StorageError, scrub
@@ -78,7 +77,7 @@ async def upload(target: HfUpload, filename: str, data: bytes, content_type: str
 
     try:
         await asyncio.to_thread(commit)
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - the Hub client raises its own, httpx's and OS errors
         status = getattr(getattr(exc, "response", None), "status_code", None)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise StorageError("hf", scrub(f"upload to {target.repo!r} failed: {first}",

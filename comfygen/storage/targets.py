@@ -77,8 +77,9 @@ class HfUpload(_Block):
     repo: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", max_length=200,
                       description="user/repo")
     repo_type: Literal["model", "dataset"] = "model"
-    revision: str = Field(default="main", min_length=1, max_length=200)
-    directory: str = Field(default="/", max_length=500)
+    revision: str = Field(default="main", min_length=1, max_length=200,
+                          pattern=r"^[\w][\w./-]*$", description="A branch, tag or commit")
+    directory: str = Field(default="/", max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")
     credentials: HfCredentials | None = Field(default=None, description="Instead of HF_TOKEN")
 
     def path_in_repo(self, filename: str) -> str:
