@@ -3,6 +3,7 @@ Azurite from npm, and a loopback HTTP receiver for `http_upload` and webhooks.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
@@ -85,7 +86,6 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
-        self.arrived = threading.Condition()
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -94,10 +94,8 @@ class Receiver:
 
             def _record(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with owner.arrived:
-                    owner.requests.append((self.command, self.path,
-                                           {k.lower(): v for k, v in self.headers.items()}, body))
-                    owner.arrived.notify_all()
+                owner.requests.append((self.command, self.path,
+                                       {k.lower(): v for k, v in self.headers.items()}, body))
                 status = 403 if self.path.startswith("/refuse/") else 201
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -113,10 +111,11 @@ class Receiver:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def wait_for(self, count: int, timeout: float = 30) -> None:
-        with self.arrived:
-            assert self.arrived.wait_for(lambda: len(self.requests) >= count, timeout), \
-                self.requests
+    async def wait_for(self, count: int, timeout: float = 30) -> None:
+        """Until `count` requests arrived (polled: the app under test shares the event loop)."""
+        async with asyncio.timeout(timeout):
+            while len(self.requests) < count:
+                await asyncio.sleep(0.02)
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -97,7 +97,7 @@ async def test_http_upload_async_with_webhook_carries_urls(api: httpx.AsyncClien
         assert r.status_code == 202, r.text
         job = await wait_state(api, r.json()["job_id"], {"succeeded", "failed"})
         assert job["state"] == "succeeded", job
-        receiver.wait_for(2)
+        await receiver.wait_for(2)
         (put,) = [q for q in receiver.requests if q[0] == "PUT"]
         (hook,) = [q for q in receiver.requests if q[0] == "POST"]
         name = job["result"]["filenames"][0]
@@ -134,7 +134,7 @@ async def test_refused_uploads_fail_with_the_reason_and_no_secret(
         job = await wait_state(api, r.json()["job_id"], {"succeeded", "failed"})
         assert job["state"] == "failed" and job["error"]["type"] == "upload_failed"
         assert "AuthorizationFailure" in job["error"]["error"]
-        receiver.wait_for(1)
+        await receiver.wait_for(1)
         failed = json.loads(receiver.requests[0][3])
         assert failed["event"] == "prompt.failed" and "AuthorizationFailure" in failed["error"]
         for text in (json.dumps(job), receiver.requests[0][3].decode(), caplog.text):
@@ -205,3 +205,32 @@ async def test_unconfigured_providers_are_refused_before_running(
     finally:
         monkeypatch.undo()
         s3.reset()
+
+
+async def test_webhook_v2_completes_with_the_urls(api: httpx.AsyncClient) -> None:
+    receiver = Receiver()
+    try:
+        r = await api.post(INVERT, json={"input": {}, "webhook_v2": receiver.url("/v2"),
+                                         "s3": {"bucket": BUCKET, "prefix": "v2/"}})
+        assert r.status_code == 202, r.text
+        await receiver.wait_for(1)
+        (method, path, headers, body) = receiver.requests[0]
+        event = json.loads(body)
+        assert event["type"] == "prompt.complete" and "webhook-signature" in headers
+        assert event["images"] == [f"s3://{BUCKET}/v2/{event['filenames'][0]}"]
+    finally:
+        receiver.stop()
+
+
+async def test_stored_media_keep_the_size_limit(storage_env: dict[str, str]) -> None:
+    from server.media import MediaError, MediaLimits
+    from server.media.stored import read_stored
+
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="in/big.bin", Body=b"\0" * 5000)
+    with pytest.raises(MediaError) as info:
+        await read_stored("image", f"s3://{BUCKET}/in/big.bin", MediaLimits(max_bytes=4096), 10)
+    assert info.value.reason == "too_large" and info.value.status_code == 413
+    with pytest.raises(MediaError) as info:
+        await read_stored("image", f"s3://{BUCKET}/in/big.bin",
+                          MediaLimits(allow_urls=False), 10)
+    assert info.value.reason == "urls_disabled"
