@@ -1,15 +1,17 @@
 """Object storage: upload outputs to S3, Azure Blob, a Hugging Face repo or an HTTP endpoint,
 and read `s3://`, `hf://` and Azure blob URLs (ranged, for media inputs and model downloads).
 
-A library: no web framework. One module per provider; this module routes by target and URL.
+A library: no web framework. One module per provider; this module routes by target and URL,
+importing the S3 and Azure SDKs only when they are used (seconds of start-up otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 
-from comfygen.storage import azure, hf, http, s3
+from comfygen.storage import hf, http
 from comfygen.storage.errors import StorageError
 from comfygen.storage.http import Send
 from comfygen.storage.targets import (
@@ -28,8 +30,12 @@ async def check(target: Target) -> None:
     """Raise StorageError when `target`'s provider cannot be used at all (no account or
     credentials): called before a run, so no work is done for outputs that cannot be stored."""
     if isinstance(target, S3Upload):
+        from comfygen.storage import s3
+
         await s3.check(target)
     elif isinstance(target, AzureBlobUpload):
+        from comfygen.storage import azure
+
         azure.check(target)
     elif isinstance(target, HfUpload):
         hf.check(target)
@@ -39,8 +45,12 @@ async def upload(target: Target, filename: str, data: bytes, content_type: str, 
                  send: Send = http.plain_put) -> str:
     """Store one output under `filename`; return the URL it can be found at."""
     if isinstance(target, S3Upload):
+        from comfygen.storage import s3
+
         return await s3.upload(target, filename, data, content_type)
     if isinstance(target, AzureBlobUpload):
+        from comfygen.storage import azure
+
         return await azure.upload(target, filename, data, content_type)
     if isinstance(target, HfUpload):
         return await hf.upload(target, filename, data, content_type)
@@ -65,15 +75,26 @@ async def upload_all(target: Target, files: Sequence[tuple[str, bytes, str]], *,
 def owns(url: str) -> bool:
     """True for a URL read through a storage SDK: `s3://`, `hf://` (or the Hub's `resolve`
     URLs) and blob URLs of the configured Azure account."""
-    return url.startswith("s3://") or hf.owns(url) or azure.owns(url)
+    if url.startswith("s3://") or hf.owns(url):
+        return True
+    if not (os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            or os.environ.get("AZURE_STORAGE_ACCOUNT")):
+        return False
+    from comfygen.storage import azure
+
+    return azure.owns(url)
 
 
 async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[bytes]]:
     """The total size (None when unknown) and the bytes of `url` from `offset` on."""
     if url.startswith("s3://"):
+        from comfygen.storage import s3
+
         return await s3.stream(url, offset)
     if hf.owns(url):
         return await hf.stream(url, offset)
-    if azure.owns(url):
+    if owns(url):
+        from comfygen.storage import azure
+
         return await azure.stream(url, offset)
     raise StorageError("storage", f"no storage provider reads {url.split(':', 1)[0]}: URLs")

@@ -12,8 +12,6 @@ from collections.abc import AsyncIterator
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
-from huggingface_hub import HfApi, constants
-from huggingface_hub.utils import build_hf_headers
 
 from comfygen.storage.errors import StorageError, scrub
 from comfygen.storage.targets import HfUpload
@@ -22,7 +20,8 @@ CHUNK = 1 << 20
 
 
 def endpoint() -> str:
-    return (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+    """The Hub: `HF_ENDPOINT`, as huggingface_hub reads it, else huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
 
 
 def owns(url: str) -> bool:
@@ -70,6 +69,8 @@ async def upload(target: HfUpload, filename: str, data: bytes, content_type: str
         raise StorageError("hf", str(exc)) from None
 
     def commit() -> None:
+        from huggingface_hub import HfApi  # imported on use: a second of start-up otherwise
+
         HfApi(endpoint=endpoint(), token=token).upload_file(
             path_or_fileobj=data, path_in_repo=path, repo_id=target.repo,
             repo_type=target.repo_type, revision=target.revision,
@@ -90,6 +91,8 @@ async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[b
     target = resolve_url(url)
     if not urlsplit(target).path or not target.startswith(endpoint() + "/"):
         raise StorageError("hf", f"not a file URL of {endpoint()}: {url}")
+    from huggingface_hub.utils import build_hf_headers
+
     token = _token()
     headers = build_hf_headers(token=token)
     if offset:
