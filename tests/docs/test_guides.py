@@ -126,7 +126,8 @@ def test_the_two_commands_are_make_targets() -> None:
     assert commands("../README.md")[:2] == ["make serve", "make test"]
     serve, test = make_recipe("serve"), make_recipe("test")
     assert serve == ["scripts/setup.sh", ".venv/bin/comfygen serve"]
-    assert test[0] == "scripts/setup.sh" and test[-1] == ".venv/bin/pytest"
+    assert test[0] == "scripts/setup.sh"
+    assert test[-1] == ".venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup"
 
 
 def test_readme_tables_are_complete() -> None:
