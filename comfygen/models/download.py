@@ -1,0 +1,93 @@
+"""Download one source into the cache: resume a partial file with a Range request, retry a cut
+connection, verify size and sha256 (a mismatch deletes the file and fails), then rename the
+finished file into place. Concurrent callers of one key wait on its lock and find it done."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from comfygen.models.cache import ModelCache
+from comfygen.models.sources import SourceError, open_source
+
+log = logging.getLogger("comfygen.models")
+
+Progress = Callable[[int, int | None], None]
+"""Called with (bytes just written, the file's total size when known)."""
+
+
+class ModelError(Exception):
+    """A model file could not be fetched or is not what the manifest says."""
+
+
+class ChecksumError(ModelError):
+    """The bytes do not hash (or measure) to the manifest's value; the file was deleted."""
+
+
+def fetch(cache: ModelCache, url: str, *, sha256: str | None = None, size: int | None = None,
+          progress: Progress | None = None, attempts: int = 4) -> Path:
+    """The cached file for `url` (downloaded once, whoever else asks at the same time)."""
+    key = cache.key(url, sha256)
+    with cache.locked(key):
+        blob = cache.blob(key)
+        if blob.exists() and (size is None or blob.stat().st_size == size):
+            cache.touch(key)
+            if progress is not None:
+                progress(0, blob.stat().st_size)
+            return blob
+        for attempt in range(1, attempts + 1):
+            try:
+                _download(cache.part(key), url, sha256, size, progress)
+                break
+            except (httpx.TransportError, SourceError) as exc:
+                transient = isinstance(exc, httpx.TransportError)
+                if not transient or attempt == attempts:
+                    raise ModelError(f"{url}: {exc}" if transient else str(exc)) from None
+                log.warning("download of %s cut (%s); resuming (attempt %d of %d)",
+                            url.split("?")[0], type(exc).__name__, attempt + 1, attempts)
+                time.sleep(0.2 * 2 ** attempt)
+        os.replace(cache.part(key), blob)
+        cache.evict(keep=key)
+        return blob
+
+
+def _download(part: Path, url: str, sha256: str | None, size: int | None,
+              progress: Progress | None) -> None:
+    offset = part.stat().st_size if part.exists() else 0
+    if size is not None and offset > size:
+        part.unlink()
+        offset = 0
+    digest = hashlib.sha256()
+    with open_source(url, offset) as stream:
+        mode = "ab" if stream.start else "wb"
+        total = size or stream.total
+        with open(part, mode) as out:
+            if stream.start:  # resumed: the hash starts with the bytes already here
+                with open(part, "rb") as existing:
+                    while chunk := existing.read(1 << 20):
+                        digest.update(chunk)
+            if progress is not None:
+                progress(stream.start, total)
+            for chunk in stream.chunks:
+                out.write(chunk)
+                digest.update(chunk)
+                if progress is not None:
+                    progress(len(chunk), total)
+            out.flush()
+            os.fsync(out.fileno())
+    got_size = part.stat().st_size
+    expected = size or stream.total
+    if expected is not None and got_size != expected:
+        part.unlink()
+        raise ChecksumError(f"{url}: got {got_size} bytes, expected {expected}; the download "
+                            "was deleted")
+    if sha256 is not None and digest.hexdigest() != sha256:
+        part.unlink()
+        raise ChecksumError(f"{url}: sha256 is {digest.hexdigest()}, the manifest says "
+                            f"{sha256}; the download was deleted")
