@@ -285,8 +285,8 @@ def models_pull_cmd(workflows: WorkflowsArg = None, models_dir: ModelsDirOpt = N
         def progress_for(entry: Any) -> Any:
             task = bar.add_task(entry.label, total=entry.size)
 
-            def advance(n: int, total: int | None) -> None:
-                bar.update(task, advance=n, total=total)
+            def advance(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
             return advance
 
         results = pull_entries(store, entries, progress_for)
@@ -381,7 +381,10 @@ def serve_cmd(
         "log_level": log_level,
         "role": role,
     }
-    serve(project_settings(config.server, **{k: v for k, v in flags.items() if v is not None}),
+    from comfygen.models.pull import manifest_path
+
+    table = {"models_manifest": manifest_path(config), **config.server}
+    serve(project_settings(table, **{k: v for k, v in flags.items() if v is not None}),
           workflows)
 
 

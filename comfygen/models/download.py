@@ -19,7 +19,7 @@ from comfygen.models.sources import SourceError, open_source
 log = logging.getLogger("comfygen.models")
 
 Progress = Callable[[int, int | None], None]
-"""Called with (bytes just written, the file's total size when known)."""
+"""Called with (bytes of the file written so far, its total size when known)."""
 
 
 class ModelError(Exception):
@@ -72,13 +72,15 @@ def _download(part: Path, url: str, sha256: str | None, size: int | None,
                 with open(part, "rb") as existing:
                     while chunk := existing.read(1 << 20):
                         digest.update(chunk)
+            done = stream.start
             if progress is not None:
-                progress(stream.start, total)
+                progress(done, total)
             for chunk in stream.chunks:
                 out.write(chunk)
                 digest.update(chunk)
+                done += len(chunk)
                 if progress is not None:
-                    progress(len(chunk), total)
+                    progress(done, total)
             out.flush()
             os.fsync(out.fileno())
     got_size = part.stat().st_size

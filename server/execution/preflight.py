@@ -12,12 +12,25 @@ from typing import Any
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.model_files import missing_models
-from server.errors import missing_model_error
+from comfygen.models.manifest import FOLDER_ALIASES
+from server.errors import ApiError, missing_model_error
+from server.models.puller import ModelPuller
 
 
 async def check_models(graph: Mapping[str, Any], client: ComfyClient,
-                       fields: Mapping[tuple[str, str], str] | None = None) -> None:
-    """Raise 424 naming every missing model file (after one refresh of the definitions)."""
+                       fields: Mapping[tuple[str, str], str] | None = None,
+                       puller: ModelPuller | None = None, retry_after: int = 5) -> None:
+    """Raise 503 when a missing file is still being pulled, else 424 naming every missing
+    model file (after one refresh of the definitions)."""
     missing = await client.node_info.lookup(lambda nodedefs: missing_models(graph, nodedefs))
+    if missing and puller is not None:
+        busy = puller.in_flight((FOLDER_ALIASES.get(m["folder"], m["folder"]), m["file"])
+                                for m in missing)
+        if busy:
+            names = ", ".join(f"{b['file']} (models/{b['folder']})" for b in busy)
+            raise ApiError(503, "models_downloading",
+                           f"model file(s) this workflow needs are still downloading: {names}; "
+                           "retry later", headers={"Retry-After": str(retry_after)},
+                           downloading=busy)
     if missing:
         raise missing_model_error(missing, fields or {})
