@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 HF_DEFAULT = "https://huggingface.co"
-CHUNK = 1 << 20
+CHUNK = 1 << 16
 
 
 class SourceError(Exception):
