@@ -159,9 +159,9 @@ def add_workflow_cmd(
         f"and {added.spec_path.relative_to(config.root)}{spec_note}"
     )
     if added.models:
-        how = "with their sources" if known else "fill in url (and sha256)"
-        out.print(f"model files added to {config.templates_dir / 'models.yaml'} ({how}): "
-                  f"{', '.join(added.models)}", highlight=False, soft_wrap=True)
+        how = "with their sources" if known else "fill in their url and sha256"
+        out.print(f"model files added to {config.templates_dir / 'models.yaml'}: "
+                  f"{', '.join(added.models)} ({how})", highlight=False, soft_wrap=True)
 
 
 @app.command("init")

@@ -24,6 +24,7 @@ class Served:
 class FileServer:
     def __init__(self) -> None:
         self.files: dict[str, Served] = {}
+        self.headers: list[dict[str, str]] = []  # of every request, in order
         self._server: ThreadingHTTPServer | None = None
 
     def url(self, path: str) -> str:
@@ -40,6 +41,7 @@ class FileServer:
                 pass
 
             def do_GET(self) -> None:  # noqa: N802
+                owner.headers.append(dict(self.headers.items()))
                 served = owner.files.get(self.path.split("?", 1)[0])
                 if served is None:
                     self.send_error(404)
