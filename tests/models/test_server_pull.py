@@ -104,6 +104,9 @@ def test_background_answers_503_while_downloading(pulled: tuple[Path, Path, thre
         assert body["type"] == "models_downloading"
         assert "still downloading" in body["error"] and "tiny.safetensors" in body["error"]
         assert body["downloading"][0]["state"] == "downloading"
+        job = httpx.post(url + "/workflow/demo/ckpt", json={"input": {}},
+                         headers={"Prefer": "respond-async"}, timeout=60)
+        assert job.status_code == 503, job.text  # refused, not accepted as a job bound to fail
         nobody = httpx.post(url + "/workflow/demo/other", json={"input": {}}, timeout=60)
         assert nobody.status_code == 424, nobody.text
         assert nobody.json()["type"] == "missing_model"
