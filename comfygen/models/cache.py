@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,6 +88,7 @@ class VerifiedFiles:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.Lock()
 
     def _read(self) -> dict[str, list]:
         try:
@@ -102,12 +104,14 @@ class VerifiedFiles:
         return None
 
     def put(self, file: Path, sha256: str) -> None:
+        """Remember a hash (best effort: a lost update only means hashing the file again)."""
         st = file.stat()
-        data = self._read()
-        data[str(file.resolve())] = [st.st_size, st.st_mtime_ns, sha256]
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data), encoding="utf-8")
-        os.replace(tmp, self.path)
+        with self.lock:
+            data = self._read()
+            data[str(file.resolve())] = [st.st_size, st.st_mtime_ns, sha256]
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self.path)
 
 
 def sha256_of(path: Path) -> str:

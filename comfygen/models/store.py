@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -88,7 +89,7 @@ def place(blob: Path, dest: Path) -> None:
     """Put `blob` at `dest` atomically: a hard link (or a copy) under a temporary name, then a
     rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         try:

@@ -57,7 +57,9 @@ class ModelPuller:
     def __init__(self, mode: str, store: ModelStore, entries: Iterable[ModelEntry]) -> None:
         self.mode = mode
         self.store = store
-        self.pulls = {e.key: Pull(e) for e in entries}
+        # a file not there yet is on its way from the start; one there is checked first
+        self.pulls = {e.key: Pull(e, PullState.CHECKING if store.path(e).is_file()
+                                  else PullState.DOWNLOADING) for e in entries}
         self.stopping = threading.Event()
         self.task: asyncio.Task[None] | None = None
 
@@ -136,12 +138,12 @@ class ModelPuller:
         return f"model files not ready: {', '.join(pending)}" if pending else None
 
     def in_flight(self, files: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-        """Those of `files` ((folder, file) as ComfyUI reads them) still being checked or
-        downloaded."""
+        """Those of `files` ((folder, file) as ComfyUI reads them) being downloaded (a file
+        there and being verified is usable meanwhile)."""
         busy = []
         for key in files:
             pull = self.pulls.get(key)
-            if pull is not None and pull.state in (PullState.CHECKING, PullState.DOWNLOADING):
+            if pull is not None and pull.state is PullState.DOWNLOADING:
                 busy.append({"file": pull.entry.file, "folder": pull.entry.folder,
                              "state": pull.state.value, "bytes": pull.done,
                              "total": pull.total})
