@@ -1,4 +1,4 @@
-"""The shared download cache: one complete, verified file per key (its sha256, else its URL),
+"""The shared download cache: one complete, verified file per key (its checksum, else its URL),
 a lock file per key so that concurrent pulls (threads or processes) download a file once, and
 an optional size limit that evicts the least recently used files."""
 
@@ -12,6 +12,9 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import blake3
 
 
 def default_cache_dir() -> Path:
@@ -31,9 +34,10 @@ class ModelCache:
         (root / "locks").mkdir(parents=True, exist_ok=True)
 
     @staticmethod
-    def key(url: str, sha256: str | None) -> str:
-        if sha256:
-            return f"sha256-{sha256}"
+    def key(url: str, checksum: tuple[str, str] | None) -> str:
+        """`sha256-<hex>` / `blake3-<hex>` (content-addressed), else `url-<hash of the URL>`."""
+        if checksum:
+            return f"{checksum[0]}-{checksum[1]}"
         return "url-" + hashlib.sha256(url.encode()).hexdigest()[:40]
 
     def blob(self, key: str) -> Path:
@@ -83,7 +87,7 @@ class ModelCache:
 
 
 class VerifiedFiles:
-    """sha256 of files already hashed, by path, size and modification time: a 5 GB checkpoint
+    """Digests of files already hashed, by path, size and modification time: a 5 GB checkpoint
     is hashed once, not at every `status` or server start."""
 
     def __init__(self, path: Path) -> None:
@@ -96,26 +100,41 @@ class VerifiedFiles:
         except (OSError, ValueError):
             return {}
 
-    def get(self, file: Path) -> str | None:
+    def get(self, file: Path, algorithm: str) -> str | None:
         st = file.stat()
-        known = self._read().get(str(file.resolve()))
+        known = self._read().get(f"{algorithm}:{file.resolve()}")
         if known and known[:2] == [st.st_size, st.st_mtime_ns]:
             return known[2]
         return None
 
-    def put(self, file: Path, sha256: str) -> None:
+    def digest(self, file: Path, algorithm: str) -> str:
+        """The file's digest, from memory when the file did not change since."""
+        known = self.get(file, algorithm)
+        if known is None:
+            known = digest_of(file, algorithm)
+            self.put(file, algorithm, known)
+        return known
+
+    def put(self, file: Path, algorithm: str, digest: str) -> None:
         """Remember a hash (best effort: a lost update only means hashing the file again)."""
         st = file.stat()
         with self.lock:
             data = self._read()
-            data[str(file.resolve())] = [st.st_size, st.st_mtime_ns, sha256]
+            data[f"{algorithm}:{file.resolve()}"] = [st.st_size, st.st_mtime_ns, digest]
             tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}")
             tmp.write_text(json.dumps(data), encoding="utf-8")
             os.replace(tmp, self.path)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
+def hasher(algorithm: str) -> Any:
+    """A new hashlib-style object for `sha256` or `blake3`."""
+    if algorithm == "blake3":
+        return blake3.blake3(max_threads=blake3.blake3.AUTO)
+    return hashlib.sha256()
+
+
+def digest_of(path: Path, algorithm: str) -> str:
+    digest = hasher(algorithm)
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)

@@ -1,10 +1,9 @@
 """Download one source into the cache: resume a partial file with a Range request, retry a cut
-connection, verify size and sha256 (a mismatch deletes the file and fails), then rename the
+connection, verify size and checksum, sha256 or blake3 (a mismatch deletes the file and fails), then rename the
 finished file into place. Concurrent callers of one key wait on its lock and find it done."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from comfygen.models.cache import ModelCache
+from comfygen.models.cache import ModelCache, hasher
 from comfygen.models.sources import SourceError, open_source
 
 log = logging.getLogger("comfygen.models")
@@ -30,10 +29,11 @@ class ChecksumError(ModelError):
     """The bytes do not hash (or measure) to the manifest's value; the file was deleted."""
 
 
-def fetch(cache: ModelCache, url: str, *, sha256: str | None = None, size: int | None = None,
-          progress: Progress | None = None, attempts: int = 4) -> Path:
-    """The cached file for `url` (downloaded once, whoever else asks at the same time)."""
-    key = cache.key(url, sha256)
+def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = None,
+          size: int | None = None, progress: Progress | None = None, attempts: int = 4) -> Path:
+    """The cached file for `url` (downloaded once, whoever else asks at the same time), its
+    `checksum` ((algorithm, hex)) and size verified."""
+    key = cache.key(url, checksum)
     with cache.locked(key):
         blob = cache.blob(key)
         if blob.exists() and (size is None or blob.stat().st_size == size):
@@ -43,7 +43,7 @@ def fetch(cache: ModelCache, url: str, *, sha256: str | None = None, size: int |
             return blob
         for attempt in range(1, attempts + 1):
             try:
-                _download(cache.part(key), url, sha256, size, progress)
+                _download(cache.part(key), url, checksum, size, progress)
                 break
             except (httpx.TransportError, SourceError) as exc:
                 transient = isinstance(exc, httpx.TransportError)
@@ -57,18 +57,19 @@ def fetch(cache: ModelCache, url: str, *, sha256: str | None = None, size: int |
         return blob
 
 
-def _download(part: Path, url: str, sha256: str | None, size: int | None,
+def _download(part: Path, url: str, checksum: tuple[str, str] | None, size: int | None,
               progress: Progress | None) -> None:
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
         part.unlink()
         offset = 0
-    digest = hashlib.sha256()
+    algorithm, expected_digest = checksum or ("sha256", None)
+    digest = hasher(algorithm) if expected_digest else None
     with open_source(url, offset) as stream:
         mode = "ab" if stream.start else "wb"
         total = size or stream.total
         with open(part, mode) as out:
-            if stream.start:  # resumed: the hash starts with the bytes already here
+            if stream.start and digest is not None:  # resumed: hash the bytes already here
                 with open(part, "rb") as existing:
                     while chunk := existing.read(1 << 20):
                         digest.update(chunk)
@@ -77,7 +78,8 @@ def _download(part: Path, url: str, sha256: str | None, size: int | None,
                 progress(done, total)
             for chunk in stream.chunks:
                 out.write(chunk)
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 done += len(chunk)
                 if progress is not None:
                     progress(done, total)
@@ -89,7 +91,7 @@ def _download(part: Path, url: str, sha256: str | None, size: int | None,
         part.unlink()
         raise ChecksumError(f"{url}: got {got_size} bytes, expected {expected}; the download "
                             "was deleted")
-    if sha256 is not None and digest.hexdigest() != sha256:
+    if digest is not None and digest.hexdigest() != expected_digest:
         part.unlink()
-        raise ChecksumError(f"{url}: sha256 is {digest.hexdigest()}, the manifest says "
-                            f"{sha256}; the download was deleted")
+        raise ChecksumError(f"{url}: {algorithm} is {digest.hexdigest()}, the manifest says "
+                            f"{expected_digest}; the download was deleted")

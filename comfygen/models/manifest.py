@@ -38,6 +38,8 @@ class ModelEntry(BaseModel):
     file: str = Field(description="file name inside the folder (may hold a subfolder)")
     url: str | None = Field(default=None, description="source; null: not filled in yet")
     sha256: str | None = None
+    blake3: str | None = None
+    """Another checksum, for sources that publish BLAKE3 (used when there is no sha256)."""
     size: int | None = Field(default=None, gt=0)
     workflows: tuple[str, ...] = ()
     """Workflows that need the file although their graph does not name it (e.g. a LoRA chosen
@@ -60,9 +62,9 @@ class ModelEntry(BaseModel):
             raise ValueError(f"must start with one of {', '.join(SOURCE_SCHEMES)}")
         return value
 
-    @field_validator("sha256")
+    @field_validator("sha256", "blake3")
     @classmethod
-    def _sha256(cls, value: str | None) -> str | None:
+    def _digest(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(r"[0-9a-fA-F]{64}", value):
             raise ValueError("must be 64 hexadecimal digits")
         return value.lower() if value else None
@@ -71,6 +73,13 @@ class ModelEntry(BaseModel):
     def key(self) -> tuple[str, str]:
         """(folder as ComfyUI reads it today, file): what a graph's loader input names."""
         return FOLDER_ALIASES.get(self.folder, self.folder), self.file
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """(algorithm, hex digest) to verify with: sha256, else blake3, else None."""
+        if self.sha256:
+            return "sha256", self.sha256
+        return ("blake3", self.blake3) if self.blake3 else None
 
     @property
     def label(self) -> str:
@@ -155,7 +164,7 @@ def _message(err: Mapping[str, Any]) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ()))
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     if err.get("type") == "extra_forbidden":
-        message = "unknown key (folder, file, url, sha256, size, workflows)"
+        message = "unknown key (folder, file, url, sha256, blake3, size, workflows)"
     return f"{loc}: {message}" if loc else message
 
 

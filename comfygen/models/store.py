@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from comfygen.models.cache import ModelCache, VerifiedFiles, sha256_of
+from comfygen.models.cache import ModelCache, VerifiedFiles
 from comfygen.models.download import ChecksumError, ModelError, Progress, fetch
 from comfygen.models.manifest import ModelEntry
 
@@ -50,13 +50,11 @@ class ModelStore:
         size = path.stat().st_size
         if entry.size is not None and size != entry.size:
             return Check(entry, FileState.WRONG_SIZE, path, f"{size} bytes, expected {entry.size}")
-        if entry.sha256 is not None:
-            got = self.verified.get(path)
-            if got is None:
-                got = sha256_of(path)
-                self.verified.put(path, got)
-            if got != entry.sha256:
-                return Check(entry, FileState.WRONG_CHECKSUM, path, f"sha256 {got}")
+        if entry.checksum is not None:
+            algorithm, expected = entry.checksum
+            got = self.verified.digest(path, algorithm)
+            if got != expected:
+                return Check(entry, FileState.WRONG_CHECKSUM, path, f"{algorithm} {got}")
         return Check(entry, FileState.PRESENT, path)
 
     def ensure(self, entry: ModelEntry, progress: Progress | None = None) -> Path:
@@ -70,18 +68,18 @@ class ModelStore:
             return found.path
         if entry.url is None:
             raise ModelError(f"{entry.label}: the manifest gives no url; fill it in")
-        blob = fetch(self.cache, entry.url, sha256=entry.sha256, size=entry.size,
+        blob = fetch(self.cache, entry.url, checksum=entry.checksum, size=entry.size,
                      progress=progress)
-        if entry.sha256 is not None:
-            got = self.verified.get(blob) or sha256_of(blob)
-            if got != entry.sha256:  # a cached file changed on disk since it was verified
+        if entry.checksum is not None:
+            algorithm, expected = entry.checksum
+            got = self.verified.digest(blob, algorithm)
+            if got != expected:  # a cached file changed on disk since it was verified
                 blob.unlink(missing_ok=True)
                 raise ChecksumError(f"{entry.label}: the cached copy hashes to {got}, not "
-                                    f"{entry.sha256}; it was deleted, pull again")
-            self.verified.put(blob, got)
+                                    f"{expected}; it was deleted, pull again")
         place(blob, found.path)
-        if entry.sha256 is not None:
-            self.verified.put(found.path, entry.sha256)
+        if entry.checksum is not None:
+            self.verified.put(found.path, *entry.checksum)
         return found.path
 
 

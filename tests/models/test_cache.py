@@ -9,9 +9,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from comfygen.models.cache import ModelCache
+from comfygen.models.download import ChecksumError
 from comfygen.models.manifest import ModelEntry
-from comfygen.models.store import ModelStore
+from comfygen.models.store import FileState, ModelStore
 from tests.models.file_server import FileServer, Served
 
 
@@ -36,3 +39,19 @@ def test_on_demand_threads_and_lru(tmp_path: Path, files: FileServer) -> None:
     left = sorted(p.name for p in (cache.root / "blobs").iterdir())
     assert len(left) == 2 and cache.key(files.url("/a"), None) not in left  # a was evicted
     assert (tmp_path / "models/loras/a.safetensors").read_bytes() == blobs["a"]  # it stays
+
+
+def test_blake3_checksum(tmp_path: Path, files: FileServer) -> None:
+    import blake3
+
+    data = os.urandom(50_000)
+    files.files["/b3"] = Served(data)
+    store = ModelStore(tmp_path / "models", ModelCache(tmp_path / "cache"))
+    wrong = ModelEntry(folder="vae", file="w.safetensors", url=files.url("/b3"), blake3="0" * 64)
+    with pytest.raises(ChecksumError, match="blake3 is .* the manifest says 0000"):
+        store.ensure(wrong)
+    assert not (tmp_path / "models/vae/w.safetensors").exists()
+    right = wrong.model_copy(update={"blake3": blake3.blake3(data).hexdigest()})
+    assert store.ensure(right).read_bytes() == data
+    assert store.check(right).state is FileState.PRESENT
+    assert store.check(wrong).state is FileState.WRONG_CHECKSUM
