@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -12,6 +12,13 @@ from comfygen.config import GeneratorConfig
 from comfygen.draft import draft_spec
 from comfygen.errors import GenerationError, Problem, has_errors
 from comfygen.generator import GenerationResult, generate, load_nodedefs, write
+from comfygen.models.manifest import (
+    MANIFEST_FILE,
+    Manifest,
+    draft_entries,
+    graph_model_files,
+    load_manifest,
+)
 from comfygen.names import path_segment_problem
 from comfygen.nodedefs import NodeDefs
 
@@ -24,6 +31,8 @@ class AddResult:
     spec_path: Path
     drafted: bool
     result: GenerationResult
+    models: list[str] = field(default_factory=list)
+    """Entries added to the model manifest (workflow_templates/models.yaml)."""
 
 
 def add_workflow(
@@ -34,8 +43,10 @@ def add_workflow(
     *,
     force: bool = False,
     nodedefs: NodeDefs | None = None,
+    known_models: Manifest | None = None,
 ) -> AddResult:
-    """Copy a workflow (and spec, or a drafted one) into the templates folder and regenerate.
+    """Copy a workflow (and spec, or a drafted one) into the templates folder, regenerate, and
+    add the model files its loaders name to the manifest (`known_models`' entries, else drafts).
 
     On any error nothing is left behind: the copied files are removed (or restored) and
     GenerationError lists every problem.
@@ -60,6 +71,7 @@ def add_workflow(
                 )
             ]
         )
+    load_manifest(config.templates_path / MANIFEST_FILE)  # a bad manifest stops us before copying
     nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
     graph, problems = load_workflow(workflow_file, nodedefs)
     if not graph or (spec_file is None and has_errors(problems)):
@@ -91,4 +103,6 @@ def add_workflow(
             dest_wf.parent.rmdir()
         raise
     write(result, config.output_path)
-    return AddResult(dest_wf, dest_spec, spec_file is None, result)
+    models = draft_entries(config.templates_path / MANIFEST_FILE, graph_model_files(graph),
+                           endpoint, known_models)
+    return AddResult(dest_wf, dest_spec, spec_file is None, result, models)

@@ -19,6 +19,7 @@ from server.errors import install_handlers
 from server.execution.runner import Runner
 from server.jobs import routes as job_routes
 from server.jobs.manager import JobManager
+from server.models.puller import ModelPuller
 from server.runs import prompt, workflows
 from server.security import access
 from server.settings import Settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
         raise ValueError(f"role {settings.role!r} needs COMFYGEN_REDIS_URL (shared jobs)")
     if settings.redis_url:
         return _shared_app(settings, registry)
+    ModelPuller.from_settings(settings, registry)  # a bad models_pull setup fails here, at once
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +69,9 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
         app.state.supervisor = supervisor
         runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
         app.state.runner = runner
+        runner.models = app.state.models = ModelPuller.from_settings(settings, registry)
+        if runner.models is not None:
+            await runner.models.start()
         app.state.jobs = JobManager(runner, settings)
         await app.state.jobs.start()
         await supervisor.start_in_background()
@@ -74,6 +79,8 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
             yield
         finally:
             log.info("shutting down: draining background work, then stopping ComfyUI")
+            if runner.models is not None:
+                await runner.models.close()
             await runner.drain(settings.drain_timeout)
             await app.state.jobs.close()
             await supervisor.stop()
@@ -87,6 +94,7 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.registry = registry
+    app.state.models = None  # the ModelPuller, set by the lifespan when models_pull is on
 
     install_handlers(app)
     app.include_router(system.router)
@@ -125,6 +133,10 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
                 shared.watch_published(supervisor.client.node_info), name="published-nodedefs")
         worker = SharedWorker(runner, settings, shared) if runs else None
         app.state.worker = worker
+        if runs:
+            runner.models = app.state.models = ModelPuller.from_settings(settings, registry)
+            if runner.models is not None:
+                await runner.models.start()
         if worker is not None:
             await worker.start()
             await supervisor.start_in_background()
@@ -134,6 +146,8 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
             log.info("shutting down: draining running jobs, then stopping")
             if watching is not None:
                 watching.cancel()
+            if runner.models is not None:
+                await runner.models.close()
             if worker is not None:
                 worker.stopping = True  # take no new job; finish (or leave) the current one
                 await runner.drain(settings.drain_timeout)

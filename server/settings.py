@@ -179,6 +179,20 @@ class Settings(BaseSettings):
     cors_max_age: int = Field(default=600, ge=0)
     """Seconds browsers may cache a CORS preflight answer."""
 
+    # model files (docs/models-and-custom-nodes.md)
+    models_pull: Literal["before_start", "background", "off"] = "off"
+    """Download the manifest's files the served workflows need at start: `before_start` (/ready
+    waits for them), `background` (a request needing a file still downloading gets 503), `off`."""
+    models_manifest: Path | None = None
+    """The model manifest; `comfygen serve` sets the project's workflow_templates/models.yaml."""
+    models_dir: Path | None = None
+    """ComfyUI's models folder as seen from here, where pulled files go; default: the launched
+    ComfyUI's <comfyui_base_dir>/models (needed when attached)."""
+    models_cache_dir: Path | None = None
+    """The download cache, shared by pulls and processes; default: ~/.cache/comfygen/models."""
+    models_cache_max_bytes: int | None = Field(default=None, gt=0)
+    """Size limit of the download cache: least recently used files are evicted past it."""
+
 
 def project_settings(table: Mapping[str, Any], **flags: Any) -> Settings:
     """Settings for a project: `flags` (CLI flags) over COMFYGEN_* over the project's `table`."""

@@ -30,6 +30,7 @@ from server.execution.results import (
     WorkflowResponse,
 )
 from server.media.inputs import MediaResolver
+from server.models.puller import ModelPuller
 from server.observability import observe_run, run_stats
 from server.settings import Settings
 from server.webhooks.sender import WebhookSender
@@ -62,6 +63,7 @@ class Runner:
         self.media = MediaResolver(settings)
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
+        self.models: ModelPuller | None = None  # model files pulled at start (models_pull)
 
     @property
     def input_root(self) -> Path | None:
@@ -116,7 +118,7 @@ class Runner:
         self.supervisor.check_available()
         client = self.supervisor.client
         graph = name_outputs(run.graph, run.id)
-        await check_models(graph, client, run.fields)
+        await check_models(graph, client, run.fields, self.models, self.settings.retry_after)
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
                                   timeout=self.settings.request_timeout)

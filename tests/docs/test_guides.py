@@ -98,6 +98,7 @@ SHOWN = [
     ("models-and-custom-nodes.md", "python", 0, "docs/examples/custom_node/comfygen_example_nodes/__init__.py"),
     ("models-and-custom-nodes.md", "json", 0, "docs/examples/custom_node/tint.json"),
     ("models-and-custom-nodes.md", "yaml", 0, "docs/examples/custom_node/tint.yaml"),
+    ("models-and-custom-nodes.md", "yaml", 1, "workflow_templates/models.yaml"),
     ("deployment.md", "dockerfile", 0, "deploy/Dockerfile"),
     ("deployment.md", "dockerfile", 1, "deploy/project.Dockerfile"),
     ("deployment.md", "yaml", 0, "deploy/kubernetes.yaml"),
