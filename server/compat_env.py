@@ -92,10 +92,19 @@ def unsupported(environ: Mapping[str, str] | None = None) -> list[str]:
     return sorted(n for n in KNOWN - SUPPORTED - OTHER_READERS if n in environ)
 
 
+SALAD_METADATA = ("SALAD_ORGANIZATION_NAME", "SALAD_ORGANIZATION_ID", "SALAD_PROJECT_NAME",
+                  "SALAD_PROJECT_ID", "SALAD_CONTAINER_GROUP_NAME", "SALAD_CONTAINER_GROUP_ID",
+                  "SALAD_INSTANCE_ID", "SALAD_MACHINE_ID")
+"""SaladCloud's default variables, sent as `salad_<name>` metadata when set (as comfyui-api)."""
+
+
 def system_meta(environ: Mapping[str, str]) -> dict[str, str]:
-    """`SYSTEM_META_<key>=value` as `{key: value}` (the key's case kept, as comfyui-api does)."""
-    return {k[len(META_PREFIX):]: v for k, v in environ.items()
+    """`SYSTEM_META_<key>=value` as `{key: value}` (the key's case kept, as comfyui-api does),
+    and SaladCloud's SALAD_METADATA as `{"salad_machine_id": ...}`."""
+    meta = {k[len(META_PREFIX):]: v for k, v in environ.items()
             if k.startswith(META_PREFIX) and len(k) > len(META_PREFIX)}
+    meta.update({name.lower(): environ[name] for name in SALAD_METADATA if environ.get(name)})
+    return meta
 
 
 class ComfyuiApiSource(PydanticBaseSettingsSource):

@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     `execution_interrupted`, `execution_error`, `file_downloaded`, `file_uploaded`,
     `file_deleted`), or `all`."""
     system_webhook_meta: dict[str, str] = {}
-    """`metadata` sent with every system event; `SYSTEM_META_<key>=value` variables add to it."""
+    """`metadata` sent with every system event; `SYSTEM_META_<key>=value` variables (and
+    SaladCloud's `SALAD_*` ones, as `salad_<name>`) add to it."""
 
     # media inputs
     media_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)

@@ -36,7 +36,7 @@ RENAMED = [  # comfyui-api name, setting, its value, comfygen's value, as read: 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
-        if name.startswith(("COMFYGEN_", "SYSTEM_META_")) or name in KNOWN:
+        if name.startswith(("COMFYGEN_", "SYSTEM_META_", "SALAD_")) or name in KNOWN:
             monkeypatch.delenv(name)
 
 
@@ -108,6 +108,11 @@ def test_system_meta_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SYSTEM_META_batch", "abc")
     monkeypatch.setenv("SYSTEM_META_purpose", "testing")
     assert Settings().system_webhook_meta == {"batch": "abc", "purpose": "testing"}
+    monkeypatch.setenv("SALAD_MACHINE_ID", "m-1")  # SaladCloud's own variables, as comfyui-api
+    monkeypatch.setenv("SALAD_CONTAINER_GROUP_NAME", "")
+    assert Settings().system_webhook_meta == {"batch": "abc", "purpose": "testing",
+                                              "salad_machine_id": "m-1"}
+    monkeypatch.delenv("SALAD_MACHINE_ID")
     monkeypatch.setenv("COMFYGEN_SYSTEM_WEBHOOK_META", '{"purpose": "ours", "team": "x"}')
     assert Settings().system_webhook_meta == {"batch": "abc", "purpose": "ours", "team": "x"}
 
