@@ -125,3 +125,24 @@ async def test_unknown_event_name_stops_the_start(make_settings: Callable[..., S
     with pytest.raises(ValueError, match="unknown event.*nope"):
         async with running(app, ready=False):
             pass
+
+
+def test_a_failing_listener_never_stops_prompt_tracking() -> None:
+    """The websocket reader hands every message to the listener first; if it raises, the
+    prompt's tracker still gets the message (unit test of comfygen.comfy.tracking)."""
+    from comfygen.comfy.tracking import PromptWatcher
+
+    watcher = PromptWatcher(None, "c", heartbeat=1, poll_interval=1,  # type: ignore[arg-type]
+                            fast_poll_interval=1, reconnect_max_delay=1, unavailable_grace=1)
+    seen: list[str] = []
+
+    def listener(kind: str, data: dict[str, Any]) -> None:
+        seen.append(kind)
+        raise RuntimeError("receiver bug")
+
+    watcher.listener = listener
+    tracker = watcher.track("p1")
+    watcher.dispatch('{"type": "status", "data": {"status": {"exec_info": {"queue_remaining": 1}}}}')
+    watcher.dispatch('{"type": "executing", "data": {"node": null, "prompt_id": "p1"}}')
+    assert seen == ["status", "executing"]
+    assert tracker.closed_by_ws and tracker.signal.is_set()
