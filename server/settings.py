@@ -207,6 +207,14 @@ class Settings(BaseSettings):
             return {"trace": "debug", "warn": "warning", "fatal": "critical"}.get(value, value)
         return value
 
+    @field_validator("webhook_secret", "system_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """An empty value is no value (comfyui-api's `WEBHOOK_SECRET` defaults to "")."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -98,6 +98,13 @@ def test_environment_over_project_table_and_flags_over_both(
     assert Settings(port=9).port == 9  # the field's own name still works (CLI flags, tests)
 
 
+def test_empty_secret_and_url_are_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_SECRET", "")  # comfyui-api's default, written out
+    monkeypatch.setenv("SYSTEM_WEBHOOK_URL", " ")
+    settings = Settings()
+    assert settings.webhook_secret is None and settings.system_webhook_url is None
+
+
 def test_a_bad_value_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_BODY_SIZE_MB", "lots")
     with pytest.raises(ValueError, match="max_body_size"):
