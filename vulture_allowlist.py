@@ -52,3 +52,6 @@ _.truncated
 # listener queue (server/jobs/events.py; its tests check both bounds)
 _.dropped
 _.subscriber_count
+
+# pydantic-settings calls it on every source (server/compat_env.py ComfyuiApiSource)
+_.get_field_value

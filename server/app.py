@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server import observability, openapi, system
+from server import compat_env, observability, openapi, system
 from server.errors import install_handlers
 from server.execution.runner import Runner
 from server.jobs import routes as job_routes
@@ -65,6 +65,7 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        compat_env.warn_unsupported(log)
         supervisor = make_supervisor(settings)
         app.state.supervisor = supervisor
         runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
@@ -117,6 +118,7 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        compat_env.warn_unsupported(log)
         # An API replica has no ComfyUI: a supervisor that is never started stands in for it
         # (its client is never used on the request path, see server/runs).
         supervisor = make_supervisor(settings) if runs else Supervisor(url=UNUSED_COMFYUI)
