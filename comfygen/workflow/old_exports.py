@@ -29,7 +29,7 @@ def fill_new_inputs(graph: dict[str, Any], nodedefs: NodeDefs, file: str) -> lis
                 continue  # nothing to fill with: ComfyUI's validation names it
             node["inputs"][name] = idef.default
             warnings.append(Problem(
-                file, f"{node['class_type']} has no {name!r} in this graph (the node gained it "
-                      f"after the graph was saved); filled with its default {idef.default!r}",
+                file, f"{node['class_type']} requires {name!r}, which this older export lacks; "
+                      f"filled with its default {idef.default!r}",
                 node=node_id, input=name, severity=Severity.WARNING))
     return warnings
