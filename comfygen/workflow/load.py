@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from comfygen.errors import Problem, Severity
+from comfygen.errors import Problem, Severity, has_errors
 from comfygen.nodedefs import NodeDefs
 from comfygen.workflow.api_format import validate_api_graph
 from comfygen.workflow.embedded import container_of, read_embedded
@@ -89,6 +89,8 @@ def to_api_graph(
             and "class_type" not in data["prompt"]:
         data = data["prompt"]  # a saved /prompt request body
     graph, problems = validate_api_graph(data, nodedefs, file)
+    if has_errors(problems):
+        return graph, problems
     return graph, problems + fill_new_inputs(graph, nodedefs, file)
 
 
