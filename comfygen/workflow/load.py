@@ -43,7 +43,7 @@ def read_source(path: Path) -> tuple[WorkflowSource | None, list[Problem]]:
     if container_of(raw[:16]) is not None:
         return _embedded_source(raw, file)
     try:
-        return WorkflowSource(json.loads(raw.decode("utf-8"))), []
+        return WorkflowSource(json.loads(raw.decode("utf-8-sig"))), []
     except ValueError as exc:
         return None, [Problem(file, f"not valid JSON ({exc}), nor an image, audio or video file "
                                     "saved by ComfyUI (PNG, WebP, FLAC, MP3, Opus, MP4, WebM)")]
