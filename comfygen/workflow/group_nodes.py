@@ -69,8 +69,7 @@ def _config_of(definition: Mapping[str, Any], nodedefs: NodeDefs,
         node_type = TYPE_ALIASES.get(str(node.get("type")), str(node.get("type")))
         saved_inputs = [i for i in node.get("inputs") or [] if isinstance(i, Mapping)]
         links_to = config.links_to.get(index, {})
-        node_config = (custom.get(str(index)) or custom.get(index) or {}) \
-            if isinstance(custom, Mapping) else {}
+        node_config = _entry(custom, index)
         if node_type == "Reroute":
             if links_to and config.links_from.get(index) and 0 not in config.external.get(index, ()):
                 continue  # used inside the group only: not part of the instance
@@ -106,8 +105,10 @@ def _config_of(definition: Mapping[str, Any], nodedefs: NodeDefs,
         # Input slots of the instance: this node's unlinked link inputs.
         slots = [i.name for i in inputs if not i.is_widget]
         mapping = config.input_map.setdefault(index, {})
-        hidden = {name for name, c in (node_config.get("input") or {}).items()
-                  if isinstance(c, Mapping) and c.get("visible") is False}
+        custom_inputs = node_config.get("input")
+        hidden = {name for name, c in custom_inputs.items()
+                  if isinstance(c, Mapping) and c.get("visible") is False} \
+            if isinstance(custom_inputs, Mapping) else set()
         for position, name in enumerate(slots):
             if position in links_to or name in hidden:
                 continue
@@ -131,15 +132,22 @@ def _config_of(definition: Mapping[str, Any], nodedefs: NodeDefs,
     return config
 
 
+def _entry(table: Any, key: int) -> Mapping[str, Any]:
+    """`table[key]` of a group's `config` (its keys are strings in saved JSON), or {}."""
+    if not isinstance(table, Mapping):
+        return {}
+    entry = table.get(str(key), table.get(key))
+    return entry if isinstance(entry, Mapping) else {}
+
+
 def _outputs(config: GroupConfig, index: int, count: int,
              node_config: Mapping[str, Any]) -> list[tuple[int, int]]:
     shown: list[tuple[int, int]] = []
-    custom = node_config.get("output") or {}
+    custom = node_config.get("output")
     for slot in range(count):
         linked = slot in config.links_from.get(index, {}) \
             and slot not in config.external.get(index, set())
-        entry = custom.get(str(slot)) or custom.get(slot) or {} if isinstance(custom, Mapping) \
-            else {}
+        entry = _entry(custom, slot)
         if entry.get("visible", not linked):
             shown.append((index, slot))
     return shown
@@ -155,8 +163,9 @@ def expand_group_nodes(
     if not isinstance(groups, Mapping) or not groups or not isinstance(nodes, list):
         return dict(data), []
     problems: list[Problem] = []
-    links = [list(link) for link in data.get("links") or [] if isinstance(link, list)]
-    next_id = max((int(link[LINK_ID]) for link in links), default=0) + 1
+    links = [list(link) for link in data.get("links") or [] if isinstance(link, list) and link]
+    next_id = max((link[LINK_ID] for link in links if isinstance(link[LINK_ID], int)),
+                  default=0) + 1
     out_nodes: list[Any] = []
     for node in nodes:
         name = group_name(str(node.get("type", ""))) if isinstance(node, Mapping) else None
@@ -164,13 +173,20 @@ def expand_group_nodes(
             out_nodes.append(node)
             continue
         node_id = str(node.get("id"))
-        config = _config_of(groups[name], nodedefs,
-                            lambda message, at=node_id: problems.append(Problem(file, message,
-                                                                                node=at)))
+
+        def problem(message: str, at: str = node_id) -> None:
+            problems.append(Problem(file, message, node=at))
+
+        try:
+            config = _config_of(groups[name], nodedefs, problem)
+            if config is not None:
+                inner, next_id = _expand(node, config, nodedefs, links, next_id)
+        except (TypeError, ValueError, IndexError, KeyError, AttributeError) as exc:
+            problem(f"malformed definition of group node {name!r} in extra.groupNodes ({exc})")
+            config = None
         if config is None:
             out_nodes.append(node)
             continue
-        inner, next_id = _expand(node, config, nodedefs, links, next_id)
         out_nodes.extend(inner)
     expanded = {**data, "nodes": out_nodes, "links": links}
     return expanded, problems
@@ -198,14 +214,14 @@ def _expand(instance: Mapping[str, Any], config: GroupConfig, nodedefs: NodeDefs
             if slot.widget is not None:
                 _set_widget(inner[slot.inner], nodedefs, slot.widget, value)
     instance_inputs = [x for x in instance.get("inputs") or [] if isinstance(x, Mapping)]
-    by_id = {int(link[LINK_ID]): link for link in links}
+    by_id = {link[LINK_ID]: link for link in links}
     for i, node in enumerate(inner):
         for position, slot in enumerate(node["inputs"]):
             outer_slot = config.input_map.get(i, {}).get(position)
             if outer_slot is not None:
                 link_id = instance_inputs[outer_slot].get("link") \
                     if outer_slot < len(instance_inputs) else None
-                link = by_id.get(int(link_id)) if link_id is not None else None
+                link = by_id.get(link_id)
                 if link is not None:
                     link[TARGET], link[TARGET_SLOT] = ids[i], position
                     slot["link"] = link[LINK_ID]

@@ -269,3 +269,11 @@ def test_load_rejects_malformed_api_graphs(nodedefs, tmp_path):
     path.write_text("{not json")
     _, problems = load_workflow(path, nodedefs)
     assert "not valid JSON" in problems[0].message
+
+
+def test_malformed_group_node_definition_is_an_error_not_a_crash(nodedefs):
+    data = json.loads((FIXTURES / "group_node_ui.json").read_text("utf-8"))
+    data["extra"]["groupNodes"]["InvertBlurScale"]["links"].append(["x", 0, 1, 0, 1, "IMAGE"])
+    _, problems = convert(data, nodedefs)
+    assert [(p.node, p.severity) for p in problems] == [("3", Severity.ERROR)]
+    assert "malformed definition of group node 'InvertBlurScale'" in problems[0].message
