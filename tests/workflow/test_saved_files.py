@@ -2,7 +2,8 @@
 the JSON export.
 
 The images and videos are made by the test ComfyUI itself: one run of `fixtures/savers_ui.json`
-(EmptyImage → ImageInvert → SaveImage, SaveAnimatedWEBP, SaveWEBM, CreateVideo → SaveVideo) with
+(EmptyImage → ImageInvert → SaveImage, SaveAnimatedPNG, SaveAnimatedWEBP, SaveWEBM,
+CreateVideo → SaveVideo) with
 the UI workflow as `extra_pnginfo`, as the frontend queues it, and one run without it (the file
 then carries only the API-format `prompt`). The test ComfyUI 0.3.75 does not load its audio savers
 (comfy_extras/nodes_audio.py needs torchaudio, which it does not install), so the FLAC, MP3 and
@@ -70,7 +71,7 @@ async def run_savers(url: str, graph: dict, extra: dict | None) -> dict[str, lis
 
 @pytest.fixture(scope="module")
 def saved(comfyui: ComfyUIProcess, comfyui_home: Path, tmp_path_factory) -> dict[str, Path]:
-    """The files ComfyUI saved, by kind: png, webp, webm, mp4, api_png, flac, mp3, opus."""
+    """The files ComfyUI saved, by kind: png, apng, webp, webm, mp4, api_png, flac, mp3, opus."""
     ui = json.loads(UI.read_text("utf-8"))
     graph, problems = load_workflow(UI, nodedefs_())
     assert not problems
@@ -79,6 +80,7 @@ def saved(comfyui: ComfyUIProcess, comfyui_home: Path, tmp_path_factory) -> dict
     api_only = asyncio.run(run_savers(comfyui.url, api_graph(graph), None))
     files = {"png": out / with_ui["3"][0], "webp": out / with_ui["4"][0],
              "webm": out / with_ui["5"][0], "mp4": out / with_ui["7"][0],
+             "apng": out / with_ui["8"][0],
              "api_png": out / api_only["3"][0]}
     folder = tmp_path_factory.mktemp("audio")
     subprocess.run([str(comfyui_home / "venv" / "bin" / "python"), "-c", AUDIO_SAVER,
@@ -114,7 +116,7 @@ def add(tmp_path: Path, name: str, source: Path) -> tuple[str, str]:
     return (project / "generated/demo/savers.py").read_text("utf-8"), result.output
 
 
-@pytest.mark.parametrize("kind", ["png", "webp", "webm", "mp4", "flac", "mp3", "opus"])
+@pytest.mark.parametrize("kind", ["png", "apng", "webp", "webm", "mp4", "flac", "mp3", "opus"])
 def test_saved_file_gives_the_same_endpoint_as_the_json_export(kind, saved, tmp_path):
     expected, _ = add(tmp_path, "from-json", UI)
     code, output = add(tmp_path, f"from-{kind}", saved[kind])
