@@ -114,7 +114,9 @@ def add_workflow_cmd(
     path: Annotated[str, typer.Argument(help="MODEL/NAME, e.g. sd3.5-medium/txt2img.")],
     workflow: Annotated[
         Path | None,
-        typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format)."),
+        typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format), "
+                      "or an image, audio or video file ComfyUI saved (PNG, WebP, FLAC, MP3, "
+                      "Opus, MP4, WebM): its embedded workflow is used."),
     ] = None,
     spec: Annotated[
         Path | None,
@@ -152,7 +154,9 @@ def add_workflow_cmd(
         added = add_workflow(config, path, workflow, spec, force=force, known_models=known)
     except GenerationError as exc:
         raise _fail(exc) from None
-    _report(added.result.problems)
+    _report(added.warnings + added.result.problems)
+    if added.embedded_in:
+        out.print(f"read {added.embedded_in}", highlight=False)
     spec_note = " (drafted: review it)" if added.drafted else ""
     out.print(
         f"added POST /workflow/{path} from {added.workflow_path.relative_to(config.root)} "
