@@ -127,3 +127,14 @@ def test_submission_round_trip_and_webhook_ids() -> None:
     assert webhook_id("j", "prompt.complete") == webhook_id("j", "prompt.complete")
     assert webhook_id("j", "prompt.complete") != webhook_id("j", "prompt.failed")
     assert webhook_id("j", "prompt.complete").startswith("msg_")
+
+
+async def test_a_capped_stream_keeps_its_final_event(store: SharedStore) -> None:
+    await create(store)
+    for i in range(300):
+        store.publish("j1", "progress", {"i": i})
+    await store.succeed("j1", {"images": []})
+    # MAXLEN ~ trims whole stream nodes (100 entries each): near the cap, far below 301
+    assert await store.redis.xlen(store.keys.events("j1")) <= store.events_max + 100
+    events = [e async for e in store.events("j1")]
+    assert events[-1].type == "succeeded" and events[-1].final and events[-2].data == {"i": 299}
