@@ -1,0 +1,222 @@
+"""comfygen driven by the real comfy-sdk client (Comfy API v2) against the real ComfyUI 0.3.75,
+model-free graphs. Every `/api/v2` answer is validated against the SDK's models (conftest)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from comfy_sdk import (
+    AsyncJob,
+    IdempotencyKeyReuse,
+    InvalidWorkflow,
+    MissingAsset,
+    NotFound,
+    OutputReady,
+    StatusChange,
+    WorkflowFormatUi,
+)
+from comfy_sdk.exceptions import to_sdk_error
+from comfy_low.errors import ApiError as LowApiError
+from PIL import Image
+
+from tests.api_v2.conftest import V2
+from tests.comfyui_testing import invert_graph, rgb, slow_graph
+
+pytestmark = pytest.mark.comfyui
+
+
+def png(color: tuple[int, int, int], size: tuple[int, int] = (12, 8)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "PNG")
+    return out.getvalue()
+
+
+def pixel(data: bytes) -> tuple[int, int, int]:
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    return image.getpixel((image.width // 2, image.height // 2))
+
+
+def close(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Equal within 1 per channel (ComfyUI's float round trip of 8-bit pixels)."""
+    return all(abs(x - y) <= 1 for x, y in zip(a, b, strict=True))
+
+
+LOAD_INVERT = {
+    "1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}},
+    "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+    "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0], "filename_prefix": "v2/t"}},
+}
+
+
+async def raw_submit(v2: V2, body: dict[str, Any], headers: dict[str, str] | None = None
+                     ) -> AsyncJob:
+    """POST /api/v2/jobs through the SDK's raw request path; SDK errors as the SDK raises them."""
+    low = v2.sdk._low
+    resp = await low.raw_request("POST", "/jobs", json=body, headers=headers)
+    try:
+        data = low._p.parse_or_raise(resp, (201,))
+    except LowApiError as exc:
+        raise to_sdk_error(exc) from exc
+    return await v2.sdk.jobs.get(data["id"])
+
+
+async def test_asset_reference_events_and_output_pixels(v2: V2, tmp_path: Path) -> None:
+    color = (random.randrange(256), random.randrange(256), random.randrange(256))
+    source = tmp_path / "photo.png"
+    source.write_bytes(png(color))
+    asset = v2.sdk.assets.from_file(source)
+    wf = v2.sdk.workflows.from_json(LOAD_INVERT)
+    wf.set_input("1", "image", asset)
+    job = await v2.sdk.submit(wf)
+    assert job.status in ("queued", "running", "succeeded")
+
+    seen: list[Any] = []
+    async with asyncio.timeout(60):
+        async for event in job.events():
+            seen.append(event)
+            if isinstance(event, StatusChange) and event.status in ("succeeded", "failed"):
+                break
+    statuses = [e.status for e in seen if isinstance(e, StatusChange)]
+    assert statuses[0] == "queued" and statuses[-1] == "succeeded", statuses
+    ready = [e for e in seen if isinstance(e, OutputReady)]
+    assert [o.output.node_id for o in ready] == ["3"]
+
+    await job.result()
+    [output] = job.get_outputs("3")
+    assert output.type == "image" and output.content_type == "image/png"
+    data = await output.to_bytes()
+    assert output.size_bytes == len(data)
+    assert close(pixel(data), tuple(255 - c for c in color))
+    assert await output.to_bytes(range=(0, 7)) == data[:8] == b"\x89PNG\r\n\x1a\n"
+    target = tmp_path / "out.png"
+    await output.to_file(target)
+    assert target.read_bytes() == data
+
+    # The same bytes again: found by hash, minted without a second upload.
+    again = v2.sdk.assets.from_file(source)
+    second_id = await again.commit()
+    assert second_id != asset.id
+    meta = (await v2.http.get(f"/api/v2/assets/{second_id}")).json()
+    assert meta["hash"].startswith("blake3:") and meta["created_new"] is None
+    assert meta["content_type"] == "image/png" and meta["file_path"] == "photo.png"
+    assert v2.checked.counts.get("Job", 0) >= 2 and v2.checked.counts.get("Asset", 0) >= 2
+
+
+async def test_missing_asset_and_invalid_workflow_errors(v2: V2) -> None:
+    graph = {**LOAD_INVERT, "1": {"class_type": "LoadImage", "inputs": {"image": {
+        "__type": "core/ASSET", "info": {"id": "9f8a1c0d-2b3e-4f56-8a7b-1c2d3e4f5a6b"}}}}}
+    with pytest.raises(MissingAsset) as missing:
+        await v2.sdk.submit(v2.sdk.workflows.from_json(graph))
+    assert missing.value.http_status == 422
+
+    bad = invert_graph()
+    bad["2"] = {"class_type": "ImageInvert", "inputs": {}}
+    bad["4"] = {"class_type": "NoSuchNode", "inputs": {}}
+    with pytest.raises(InvalidWorkflow) as invalid:
+        await v2.sdk.submit(v2.sdk.workflows.from_json(bad))
+    assert invalid.value.http_status == 422
+    details = invalid.value.details or {}
+    errors = details["node_errors"]
+    assert errors["2"] == [{"field": "image", "reason": "required input 'image' is missing"}]
+    assert "NoSuchNode" in errors["4"][0]["reason"]
+    assert v2.checked.counts["ErrorEnvelope"] == 2
+
+
+async def test_ui_format_refused_or_converted(v2: V2) -> None:
+    ui = {"last_node_id": 2, "last_link_id": 1, "version": 0.4, "links": [[1, 1, 0, 2, 0, "IMAGE"]],
+          "nodes": [
+              {"id": 1, "type": "EmptyImage", "mode": 0, "inputs": [],
+               "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [1]}],
+               "widgets_values": [8, 8, 1, 0x00FF00]},
+              {"id": 2, "type": "SaveImage", "mode": 0,
+               "inputs": [{"name": "images", "type": "IMAGE", "link": 1}], "outputs": [],
+               "widgets_values": ["v2/ui"]}]}
+    with pytest.raises(WorkflowFormatUi):  # the SDK refuses it before sending
+        await v2.sdk.submit(v2.sdk.workflows.from_json(ui))
+    with pytest.raises(WorkflowFormatUi) as refused:  # and so does comfygen
+        await raw_submit(v2, {"workflow": ui})
+    assert refused.value.http_status == 422 and "convert_ui" in str(refused.value)
+    job = await raw_submit(v2, {"workflow": ui, "convert_ui": True})
+    await job.result()
+    assert pixel(await job.get_outputs("2")[0].to_bytes()) == (0, 255, 0)
+
+
+async def test_typed_workflow_through_the_raw_request_path(v2: V2) -> None:
+    color = random.randrange(0xFFFFFF)
+    job = await raw_submit(v2, {"workflow": "test/invert", "inputs": {"color": color, "size": 8}})
+    await job.result()
+    [output] = job.get_outputs("3")
+    assert close(pixel(await output.to_bytes()), rgb(0xFFFFFF - color))
+    body = (await v2.http.get(f"/api/v2/jobs/{job.id}")).json()
+    assert body["workflow"] == "test/invert" and body["metrics"]["execution_ms"] is not None
+
+    r = await v2.http.post("/api/v2/jobs", json={"workflow": "test/invert",
+                                                 "inputs": {"size": 100000}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "inputs.size" in r.json()["error"]["message"]
+    r = await v2.http.post("/api/v2/jobs", json={"workflow": "test/nope", "inputs": {}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_workflow"
+
+
+async def test_idempotency_key_is_single_use(v2: V2) -> None:
+    wf = v2.sdk.workflows.from_json(invert_graph(color=random.randrange(0xFFFFFF)))
+    first = await v2.sdk.submit(wf, idempotency_key="v2-key-1")
+    with pytest.raises(IdempotencyKeyReuse) as reuse:
+        await v2.sdk.submit(wf, idempotency_key="v2-key-1")
+    assert reuse.value.http_status == 422 and first.id in str(reuse.value)
+    await first.result()
+    listed = (await v2.http.get("/api/v2/jobs", params={"status": "succeeded"})).json()["jobs"]
+    assert [j["id"] for j in listed].count(first.id) == 1
+
+
+async def test_cancel_running_job(v2: V2) -> None:
+    job = await v2.sdk.submit(v2.sdk.workflows.from_json(
+        slow_graph(blurs=6, color=random.randrange(0xFFFFFF))))
+    async with asyncio.timeout(60):
+        while job.status != "running":
+            await asyncio.sleep(0.05)
+            await job.refresh()
+    await job.cancel()
+    assert job.status == "canceled"
+    await job.wait()
+    assert job.status == "canceled"
+    await job.cancel()  # idempotent on a finished job
+    assert job.status == "canceled"
+    frames = await v2.sse(f"/api/v2/jobs/{job.id}/events")
+    assert frames[-1][1:] == ("status", {"status": "canceled", "queue_position": None})
+
+
+async def test_events_resume_with_last_event_id(v2: V2) -> None:
+    job = await v2.sdk.submit(v2.sdk.workflows.from_json(
+        invert_graph(color=random.randrange(0xFFFFFF))))
+    await job.result()
+    frames = await v2.sse(f"/api/v2/jobs/{job.id}/events")
+    kinds = [kind for _, kind, _ in frames]
+    assert kinds[0] == "status" and kinds[-2:] == ["output", "status"]
+    assert "progress" in kinds and v2.checked.counts["sse:progress"] >= 1
+    first_id = frames[0][0]
+    resumed = await v2.sse(f"/api/v2/jobs/{job.id}/events",
+                           headers={"Last-Event-ID": first_id})
+    assert resumed == [f for f in frames if f[0] != first_id]
+
+
+async def test_not_found_list_health_and_content_errors(v2: V2) -> None:
+    with pytest.raises(NotFound):
+        await v2.sdk.jobs.get("no-such-job")
+    r = await v2.http.get("/api/v2/health")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+    r = await v2.http.get("/api/v2/jobs", params={"status": "paused"})
+    assert r.status_code == 422 and "paused" in r.json()["error"]["message"]
+    r = await v2.http.get("/api/v2/assets/out_nojob_0/content")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = await v2.http.post("/api/v2/assets", files={"file": ("x.txt", b"not media")},
+                           data={"file_path": "x.txt"})
+    assert r.status_code == 415 and r.json()["error"]["code"] == "unsupported_media_type"
+    r = await v2.http.post("/api/v2/jobs", content=b"{", headers={"content-type":
+                                                                    "application/json"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
