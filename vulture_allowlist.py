@@ -52,3 +52,14 @@ _.truncated
 # listener queue (server/jobs/events.py; its tests check both bounds)
 _.dropped
 _.subscriber_count
+
+# Comfy API v2 response fields, serialised into the answer (server/v2/contract.py), and the
+# contract's `tags` on asset requests, accepted and not stored (docs/comfy-api-v2.md)
+_.nodes_done
+_.nodes_total
+_.current_node
+_.current_node_class
+_.completed_at
+_.queue_position
+_.urls
+_.tags

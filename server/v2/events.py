@@ -38,15 +38,19 @@ async def translate(jobs: Any, job: Job, last: str | None,
     """The contract's frames for the job's events."""
     async for event_id, kind, data in engine_events(jobs, job, last):
         if kind in ("queued", "running"):
-            yield event_id, "status", {"status": kind, "queue_position": None}
+            yield event_id, "status", status(kind)
         elif kind in ("executing", "progress"):
             yield event_id, "progress", progress(data)
         elif kind in FINAL:
             final = view(await jobs.get(job.id))
             for output in final.outputs:
                 yield event_id, "output", output.model_dump(mode="json")
-            yield event_id, "status", {"status": STATUS[kind], "queue_position": None}
+            yield event_id, "status", status(STATUS[kind])
             return
+
+
+def status(value: str) -> dict[str, Any]:
+    return contract.StatusEvent(status=value).model_dump(mode="json")  # type: ignore[arg-type]
 
 
 def progress(data: dict[str, Any]) -> dict[str, Any]:

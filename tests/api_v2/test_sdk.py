@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from comfy_low.errors import ApiError as LowApiError
 from comfy_sdk import (
     AsyncJob,
     IdempotencyKeyReuse,
@@ -21,7 +22,6 @@ from comfy_sdk import (
     WorkflowFormatUi,
 )
 from comfy_sdk.exceptions import to_sdk_error
-from comfy_low.errors import ApiError as LowApiError
 from PIL import Image
 
 from tests.api_v2.conftest import V2
