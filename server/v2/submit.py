@@ -96,7 +96,7 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
     run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow)
     try:
         run.uploads = await resolve_assets(graph, assets, runner, jobs.local)
-        await validate(graph, runner)
+        await validate(graph, runner, jobs.local)
         if jobs.local:
             runner.supervisor.check_available()
         admission = runner.admission if jobs.local else jobs.admission
@@ -224,10 +224,15 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runne
     return tuple(uploaded)
 
 
-async def validate(graph: dict[str, Any], runner: Runner) -> None:
+async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:
     """422 `invalid_workflow` for what the node definitions already rule out: unknown classes,
     dangling links, missing required inputs (ComfyUI checks the rest when it runs the job)."""
-    defs = await nodedefs(runner)
+    try:
+        defs = await nodedefs(runner)
+    except ApiError:
+        if local:
+            raise
+        return  # no worker has published its node definitions yet: its ComfyUI validates
     _, problems = validate_api_graph(graph, defs)
     for node_id, spec in graph.items():
         node_def = defs.get(spec.get("class_type", "")) if isinstance(spec, dict) else None

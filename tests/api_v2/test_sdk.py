@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import random
+import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from comfy_low.errors import ApiError as LowApiError
 from comfy_sdk import (
+    AsyncComfy,
     AsyncJob,
     IdempotencyKeyReuse,
     InvalidWorkflow,
@@ -19,12 +23,14 @@ from comfy_sdk import (
     NotFound,
     OutputReady,
     StatusChange,
+    Unauthorized,
     WorkflowFormatUi,
 )
 from comfy_sdk.exceptions import to_sdk_error
 from PIL import Image
 
-from tests.api_v2.conftest import V2
+from comfygen.comfy.launcher import ComfyUIProcess
+from tests.api_v2.conftest import V2, hook, serving
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
 
 pytestmark = pytest.mark.comfyui
@@ -220,3 +226,44 @@ async def test_not_found_list_health_and_content_errors(v2: V2) -> None:
     r = await v2.http.post("/api/v2/jobs", content=b"{", headers={"content-type":
                                                                     "application/json"})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+async def test_input_copies_of_assets_are_removed_after_the_job(v2: V2, comfyui: ComfyUIProcess,
+                                                                tmp_path: Path) -> None:
+    before = set((comfyui.base_dir / "input").glob("v2-*"))
+    wf = v2.sdk.workflows.from_json(LOAD_INVERT)
+    wf.set_input("1", "image", v2.sdk.assets.from_bytes(png((1, 2, 3)), filename="tiny.png"))
+    job = await v2.sdk.submit(wf)
+    await job.result()
+    assert set((comfyui.base_dir / "input").glob("v2-*")) == before
+
+
+async def test_docs_snippet_runs_against_comfygen(v2: V2, tmp_path: Path) -> None:
+    """The Python block of docs/comfy-api-v2.md, run as a user runs it (sync SDK, own process)."""
+    text = (Path(__file__).parents[2] / "docs/comfy-api-v2.md").read_text()
+    (snippet,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    (tmp_path / "photo.png").write_bytes(png((200, 100, 50)))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", snippet, cwd=tmp_path, env={**os.environ, "COMFY_BASE_URL": v2.url},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, output.decode()
+    assert close(pixel((tmp_path / "inverted.png").read_bytes()), (55, 155, 205))
+
+
+async def test_api_key_guards_v2_but_not_health(comfyui: ComfyUIProcess,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving(comfyui, monkeypatch, api_key="v2-secret-key") as v2:
+        job = await v2.sdk.submit(v2.sdk.workflows.from_json(
+            invert_graph(color=random.randrange(0xFFFFFF))))
+        await job.result()
+        anonymous = AsyncComfy(timeout=30)
+        anonymous._low._client.event_hooks["response"].append(hook(v2.checked))
+        try:
+            with pytest.raises(Unauthorized):
+                await anonymous.jobs.get(job.id)
+            r = await anonymous._low.raw_request("GET", "/health")
+            assert r.status_code == 200
+        finally:
+            await anonymous.aclose()
+        assert "v2-secret-key" not in (await v2.http.get(f"/api/v2/jobs/{job.id}")).text
