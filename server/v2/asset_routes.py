@@ -66,8 +66,15 @@ def answer(body: contract.Asset, status: int = 200) -> Response:
     return Response(body.model_dump_json(), status, media_type="application/json")
 
 
+UPLOAD_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}, "file_path": {"type": "string"},
+        "content_type": {"type": "string"}, "expected_hash": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}}}}}}}}
+
+
 @router.post("", summary="Upload an asset", status_code=201, response_model=contract.Asset,
-             responses=ERRORS, description=(
+             responses=ERRORS, openapi_extra=UPLOAD_FORM, description=(
                  "multipart/form-data: `file`, `file_path`, optional `content_type`, "
                  "`expected_hash` (`blake3:<hex>`), `tags`. Identical bytes are stored once."))
 async def upload(request: Request) -> Response:

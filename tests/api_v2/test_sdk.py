@@ -19,6 +19,7 @@ from comfy_sdk import (
     AsyncJob,
     IdempotencyKeyReuse,
     InvalidWorkflow,
+    JobFailed,
     MissingAsset,
     NotFound,
     OutputReady,
@@ -28,10 +29,13 @@ from comfy_sdk import (
 )
 from comfy_sdk.exceptions import to_sdk_error
 from PIL import Image
+from standardwebhooks import Webhook
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from tests.api_v2.conftest import V2, hook, serving
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
+from tests.jobs_api.live import SECRET
+from tests.server.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.comfyui
 
@@ -267,3 +271,33 @@ async def test_api_key_guards_v2_but_not_health(comfyui: ComfyUIProcess,
         finally:
             await anonymous.aclose()
         assert "v2-secret-key" not in (await v2.http.get(f"/api/v2/jobs/{job.id}")).text
+
+
+async def test_webhook_v2_and_comfyui_side_validation_on_v2_jobs(v2: V2) -> None:
+    receiver = await Receiver().start()
+    try:
+        color = random.randrange(0xFFFFFF)
+        ok = await raw_submit(v2, {"workflow": invert_graph(color=color),
+                                   "webhook_v2": receiver.url})
+        # a value only ComfyUI rules out: the job fails with the contract's code, node named
+        bad = {"1": {"class_type": "EmptyImage",
+                     "inputs": {"width": 10**9, "height": 1, "batch_size": 1, "color": 0}},
+               "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+        failed = await raw_submit(v2, {"workflow": bad, "webhook_v2": receiver.url})
+        with pytest.raises(JobFailed):
+            await failed.result()
+        body = (await v2.http.get(f"/api/v2/jobs/{failed.id}")).json()
+        assert body["status"] == "failed" and body["error"]["code"] == "invalid_workflow"
+        assert "width" in body["error"]["message"]
+        await ok.result()
+        await receiver.wait_for(2, timeout=30)
+        for headers, raw in receiver.received:
+            Webhook(SECRET).verify(raw, headers)
+        kinds = sorted(e["type"] for e in receiver.events())
+        assert kinds == ["prompt.complete", "prompt.failed"]
+
+        r = await v2.http.post("/api/v2/jobs", json={"workflow": invert_graph(),
+                                                     "webhook_v2": "http://169.254.169.254/x"})
+        assert r.status_code == 422 and "webhook_v2" in r.json()["error"]["message"]
+    finally:
+        await receiver.stop()
