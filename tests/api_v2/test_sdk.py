@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from comfy_low.errors import ApiError as LowApiError
 from comfy_sdk import (
@@ -301,3 +302,42 @@ async def test_webhook_v2_and_comfyui_side_validation_on_v2_jobs(v2: V2) -> None
         assert r.status_code == 422 and "webhook_v2" in r.json()["error"]["message"]
     finally:
         await receiver.stop()
+
+
+async def test_asset_lifecycle_dedup_range_and_delete(v2: V2) -> None:
+    data = png((9, 8, 7), size=(30, 20))
+
+    async def upload(name: str, **form: str) -> httpx.Response:
+        return await v2.http.post("/api/v2/assets", files={"file": (name, data, "image/jpeg")},
+                                  data={"file_path": f"../../{name}", **form})
+
+    first = await upload("a.png")
+    assert first.status_code == 201 and first.json()["created_new"] is True
+    # declared type ignored (sniffed), the path reduced to a name
+    assert first.json()["content_type"] == "image/png" and first.json()["file_path"] == "a.png"
+    second = await upload("b.png", expected_hash=first.json()["hash"])
+    assert second.status_code == 201 and second.json()["created_new"] is False
+    assert second.json()["hash"] == first.json()["hash"] and second.json()["id"] != first.json()["id"]
+    wrong = await upload("c.png", expected_hash="blake3:" + "0" * 64)
+    assert wrong.status_code == 409 and wrong.json()["error"]["code"] == "hash_mismatch"
+    assert (await v2.http.head(f"/api/v2/assets/by-hash/{first.json()['hash']}")).status_code == 200
+    r = await v2.http.post("/api/v2/assets/from-hash", json={"hash": "blake3:" + "1" * 64})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "blob_not_found"
+
+    content = f"/api/v2/assets/{first.json()['id']}/content"
+    assert (await v2.http.get(content)).content == data
+    r = await v2.http.get(content, headers={"Range": "bytes=2-5"})
+    assert r.status_code == 206 and r.content == data[2:6]
+    assert r.headers["content-range"] == f"bytes 2-5/{len(data)}"
+    assert (await v2.http.get(content, headers={"Range": "bytes=-4"})).content == data[-4:]
+    r = await v2.http.get(content, headers={"Range": f"bytes={len(data)}-"})
+    assert r.status_code == 416 and r.json()["error"]["code"] == "range_not_satisfiable"
+
+    assert (await v2.http.delete(f"/api/v2/assets/{first.json()['id']}")).status_code == 204
+    assert (await v2.http.get(f"/api/v2/assets/{second.json()['id']}/content")).content == data
+    assert (await v2.http.delete(f"/api/v2/assets/{second.json()['id']}")).status_code == 204
+    r = await v2.http.get(f"/api/v2/assets/{second.json()['id']}")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    assert (await v2.http.head(f"/api/v2/assets/by-hash/{first.json()['hash']}")).status_code == 404
+    r = await v2.http.delete("/api/v2/assets/out_somejob_0")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
