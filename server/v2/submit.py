@@ -69,11 +69,7 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
     """The new job (never a replay: a key is single use under the contract)."""
     jobs = request.app.state.jobs  # JobManager or SharedJobs: the engine of /jobs
     runner: Runner = request.app.state.runner
-    if body.extra_data is not None:
-        raise ApiError(422, "extra_data_not_supported",
-                       "extra_data (api_key_comfy_org for partner nodes) is not forwarded by "
-                       "comfygen; configure partner node keys in ComfyUI instead",
-                       field="extra_data")
+    extra = check_extra_data(body.extra_data, jobs.local)
     if body.metadata:
         raise ApiError(422, "metadata_not_supported",
                        "job metadata labels are not stored by comfygen; leave out `metadata`",
@@ -88,12 +84,12 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
         first = await jobs.find_key(key, None)
         if first is not None:
             raise reused(first)
-        digest = hashlib.sha256(json.dumps(body.model_dump(), sort_keys=True,
+        digest = hashlib.sha256(json.dumps(body.model_dump(exclude={"extra_data"}), sort_keys=True,
                                            default=str).encode()).hexdigest()
     if body.webhook_v2 is not None:
         await check_webhook(body.webhook_v2, runner)
     graph, workflow, data = await build_graph(request, body, runner)
-    run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow)
+    run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow, extra_data=extra)
     try:
         run.uploads = await resolve_assets(graph, assets, runner, jobs.local)
         await validate(graph, runner, jobs.local)
@@ -110,6 +106,23 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
         runner.remove_uploads(run)
         raise reused(job)
     return job
+
+
+def check_extra_data(extra: dict[str, Any] | None, local: bool) -> dict[str, str] | None:
+    """The contract's closed `extra_data`: only `api_key_comfy_org`, a string, handed to
+    ComfyUI with the prompt and never stored (so not carried by shared jobs)."""
+    if extra is None:
+        return None
+    unknown = sorted(set(extra) - {"api_key_comfy_org"})
+    if unknown or not isinstance(extra.get("api_key_comfy_org"), str):
+        raise ApiError(422, "invalid_request", "extra_data accepts only `api_key_comfy_org`, "
+                       "a string" + (f" (not {', '.join(unknown)})" if unknown else ""),
+                       field="extra_data")
+    if not local:
+        raise ApiError(501, "extra_data_not_shared", "extra_data (a partner-node key) is never "
+                       "stored, so shared jobs (COMFYGEN_REDIS_URL) cannot carry it to a "
+                       "worker; configure the key on the workers' ComfyUI", field="extra_data")
+    return {"api_key_comfy_org": extra["api_key_comfy_org"]}
 
 
 def reused(job: Job) -> ApiError:

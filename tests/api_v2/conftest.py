@@ -117,6 +117,7 @@ class V2:
     sdk: AsyncComfy
     http: httpx.AsyncClient
     checked: Checked
+    app: Any = None
 
     async def sse(self, path: str, headers: dict[str, str] | None = None
                   ) -> list[tuple[str | None, str, dict]]:
@@ -145,7 +146,8 @@ async def serving(comfyui: ComfyUIProcess, monkeypatch: pytest.MonkeyPatch,
     """comfygen on the session ComfyUI, the SDK and a raw client, both checked."""
     settings = settings_for(comfyui, **({"api_key": api_key} if api_key else {}), **overrides)
     checked = Checked()
-    async with live(create_app(settings, registry())) as url:
+    app = create_app(settings, registry())
+    async with live(app) as url:
         monkeypatch.setenv("COMFY_BASE_URL", url)
         monkeypatch.delenv("COMFY_API_KEY", raising=False)
         sdk = AsyncComfy(api_key=api_key, timeout=60)
@@ -154,7 +156,7 @@ async def serving(comfyui: ComfyUIProcess, monkeypatch: pytest.MonkeyPatch,
         async with httpx.AsyncClient(base_url=url, timeout=60, headers=headers,
                                      event_hooks={"response": [hook(checked)]}) as http:
             try:
-                yield V2(url, sdk, http, checked)
+                yield V2(url, sdk, http, checked, app)
             finally:
                 await sdk.aclose()
 

@@ -341,3 +341,31 @@ async def test_asset_lifecycle_dedup_range_and_delete(v2: V2) -> None:
     assert (await v2.http.head(f"/api/v2/assets/by-hash/{first.json()['hash']}")).status_code == 404
     r = await v2.http.delete("/api/v2/assets/out_somejob_0")
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+
+
+async def test_extra_data_reaches_comfyui_and_is_never_stored(v2: V2,
+                                                              comfyui: ComfyUIProcess) -> None:
+    secret = f"comfyui-partner-{random.randrange(10**9)}"
+    client = v2.app.state.supervisor.client
+    sent: list[dict] = []
+    post_prompt = client.post_prompt
+
+    async def spy(body: dict) -> dict:  # the real call, recorded on its way to ComfyUI
+        sent.append(body)
+        return await post_prompt(body)
+
+    client.post_prompt = spy
+    job = await raw_submit(v2, {"workflow": invert_graph(color=random.randrange(0xFFFFFF)),
+                                "extra_data": {"api_key_comfy_org": secret}})
+    await job.result()
+    assert [b.get("extra_data") for b in sent] == [{"api_key_comfy_org": secret}]
+    record = await v2.http.get(f"/jobs/{job.id}")
+    assert secret not in record.text
+    assert secret not in (await v2.http.get(f"/api/v2/jobs/{job.id}")).text
+    async with httpx.AsyncClient(base_url=comfyui.url) as comfy:
+        prompt_id = record.json()["prompt_id"]
+        assert secret not in (await comfy.get(f"/history/{prompt_id}")).text  # ComfyUI drops it
+    r = await v2.http.post("/api/v2/jobs", json={"workflow": invert_graph(),
+                                                 "extra_data": {"other": "x"}})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "other" in r.json()["error"]["message"]
