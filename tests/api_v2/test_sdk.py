@@ -369,3 +369,17 @@ async def test_extra_data_reaches_comfyui_and_is_never_stored(v2: V2,
                                                  "extra_data": {"other": "x"}})
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
     assert "other" in r.json()["error"]["message"]
+
+
+async def test_queue_full_answers_429_with_retry_after(comfyui: ComfyUIProcess,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    async with serving(comfyui, monkeypatch, queue_limit=1, retry_after=3) as v2:
+        slow = {"workflow": slow_graph(blurs=4, color=random.randrange(0xFFFFFF))}
+        first = await v2.http.post("/api/v2/jobs", json=slow)
+        assert first.status_code == 201
+        r = await v2.http.post("/api/v2/jobs", json={"workflow": invert_graph()})
+        assert r.status_code == 429 and r.json()["error"]["code"] == "queue_full"
+        assert r.headers["retry-after"] == "3"
+        job = await v2.sdk.jobs.get(first.json()["id"])
+        await job.cancel()
+        assert job.status == "canceled"
