@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from server.jobs import Job
@@ -99,7 +99,3 @@ def error(job: Job) -> JobError | None:
     return JobError(code=ERROR_CODES.get(kind, kind), message=str(body.get("error") or kind),
                     node_id=str(node) if node is not None else None,
                     class_type=body.get("node_type"))
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
