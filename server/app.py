@@ -23,6 +23,8 @@ from server.models.puller import ModelPuller
 from server.runs import prompt, workflows
 from server.security import access
 from server.settings import Settings
+from server.v2 import asset_routes as v2_asset_routes
+from server.v2 import routes as v2_routes
 from server.version import VERSION
 from server.webhooks.sender import WebhookSender
 
@@ -103,6 +105,8 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
         app.include_router(prompt.router)
         app.include_router(job_routes.router)
         app.include_router(workflows.build_router(registry))
+        app.include_router(v2_routes.router)  # Comfy API v2 (docs/comfy-api-v2.md)
+        app.include_router(v2_asset_routes.router)
     openapi.install(app, registry, settings)
     access.install(app, settings)
     observability.install(app, settings)  # outermost: request ids, HTTP metrics

@@ -52,6 +52,8 @@ class Run:
     uploads: tuple[str, ...] = ()  # media this request put in ComfyUI's input folder
     received: float = field(default_factory=time.monotonic)
     workflow: str = "prompt"  # metrics and log label: the workflow path, or "prompt"
+    extra_data: Mapping[str, Any] | None = field(default=None, repr=False)
+    """ComfyUI's `extra_data` (a partner-node API key): sent with the prompt, never stored."""
 
 
 class Runner:
@@ -130,7 +132,7 @@ class Runner:
         await check_models(graph, client, run.fields, self.models, self.settings.retry_after)
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
-                                  timeout=self.settings.request_timeout)
+                                  timeout=self.settings.request_timeout, extra_data=run.extra_data)
         finished = time.monotonic()
         files = result.files(run.nodes)
         datas = await asyncio.gather(*(self.fetch(f) for f in files))
