@@ -18,13 +18,15 @@ serve: setup-serve
 
 # The whole suite, integration tests against a real ComfyUI included; the static checks first
 # (generated/ up to date, lint, import layers, dead code, declared = imported dependencies).
+# pytest-xdist workers; tests/conftest.py keeps the tests that share a costly fixture on one.
+PYTEST_WORKERS ?= 2
 test: setup
 	.venv/bin/comfygen check
 	.venv/bin/ruff check comfygen server tests scripts benchmarks
 	.venv/bin/lint-imports --no-cache
 	.venv/bin/vulture
 	.venv/bin/deptry .
-	.venv/bin/pytest
+	.venv/bin/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 check:
 	.venv/bin/comfygen check

@@ -58,3 +58,16 @@ _.subscriber_count
 _.azure_blob_upload
 _.hf_upload
 _.http_upload
+# pydantic-settings calls it on every source (server/compat_env.py ComfyuiApiSource)
+_.get_field_value
+
+# Comfy API v2 response fields, serialised into the answer (server/v2/contract.py), and the
+# contract's `tags` on asset requests, accepted and not stored (docs/comfy-api-v2.md)
+_.nodes_done
+_.nodes_total
+_.current_node
+_.current_node_class
+_.completed_at
+_.queue_position
+_.urls
+_.tags

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,9 @@ app = typer.Typer(
 )
 nodes_app = typer.Typer(no_args_is_help=True, help="Node definitions (ComfyUI's /object_info).")
 app.add_typer(nodes_app, name="nodes")
+models_app = typer.Typer(no_args_is_help=True, help="Model files the workflows need "
+                         "(workflow_templates/models.yaml).")
+app.add_typer(models_app, name="models")
 out = Console()
 err = Console(stderr=True)
 
@@ -111,7 +114,9 @@ def add_workflow_cmd(
     path: Annotated[str, typer.Argument(help="MODEL/NAME, e.g. sd3.5-medium/txt2img.")],
     workflow: Annotated[
         Path | None,
-        typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format)."),
+        typer.Argument(exists=True, dir_okay=False, help="Exported workflow (API or UI format), "
+                      "or an image, audio or video file ComfyUI saved (PNG, WebP, FLAC, MP3, "
+                      "Opus, MP4, WebM): its embedded workflow is used."),
     ] = None,
     spec: Annotated[
         Path | None,
@@ -130,27 +135,37 @@ def add_workflow_cmd(
     url: UrlOpt = None,
 ) -> None:
     """Copy a workflow (and spec) into workflow_templates/ and regenerate."""
-    from comfygen.scaffold import builtin_workflow
+    from comfygen.models.manifest import load_manifest
+    from comfygen.scaffold import builtin_models, builtin_workflow
 
     config = _config(root, url)
+    known = None
     try:
         if builtin:
             if workflow is not None or spec is not None:
                 raise GenerationError([Problem(path, "--builtin takes no workflow or --spec: "
                                                      "they ship with comfygen")])
             workflow, spec = builtin_workflow(path)
+            shipped = builtin_models(path)
+            known = load_manifest(shipped) if shipped is not None else None
         elif workflow is None:
             raise GenerationError([Problem(path, "give the exported workflow file (or --builtin "
                                                  "for a workflow that ships with comfygen)")])
-        added = add_workflow(config, path, workflow, spec, force=force)
+        added = add_workflow(config, path, workflow, spec, force=force, known_models=known)
     except GenerationError as exc:
         raise _fail(exc) from None
-    _report(added.result.problems)
+    _report(added.warnings + added.result.problems)
+    if added.embedded_in:
+        out.print(f"read {added.embedded_in}", highlight=False)
     spec_note = " (drafted: review it)" if added.drafted else ""
     out.print(
         f"added POST /workflow/{path} from {added.workflow_path.relative_to(config.root)} "
         f"and {added.spec_path.relative_to(config.root)}{spec_note}"
     )
+    if added.models:
+        how = "with their sources" if known else "fill in their url and sha256"
+        out.print(f"model files added to {config.templates_dir / 'models.yaml'}: "
+                  f"{', '.join(added.models)} ({how})", highlight=False, soft_wrap=True)
 
 
 @app.command("init")
@@ -207,6 +222,109 @@ def nodes_refresh_cmd(
     out.print(
         f"wrote {config.object_info_path.relative_to(config.root)} ({len(raw)} node classes)"
     )
+
+ModelsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--models-dir", envvar="COMFYGEN_MODELS_DIR",
+                 help="ComfyUI's models folder (default: the project's server models_dir, else "
+                 "<comfyui_base_dir>/models, i.e. comfyui-data/models)."),
+]
+CacheDirOpt = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", envvar="COMFYGEN_MODELS_CACHE_DIR",
+                 help="The shared download cache (default: ~/.cache/comfygen/models)."),
+]
+WorkflowsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="MODEL/NAME of the workflows (default: every workflow)."),
+]
+
+
+def _models_plan(root: Path | None, workflows: list[str] | None, models_dir: Path | None,
+                 cache_dir: Path | None) -> tuple[Any, Any]:
+    """(workflow -> entries, ModelStore) for the project, or exit naming what is wrong."""
+    from comfygen.models.cache import ModelCache, default_cache_dir
+    from comfygen.models.pull import default_models_dir, needed, project_manifest
+    from comfygen.models.store import ModelStore
+    from comfygen.registry import load_workflows
+
+    config = _config(root)
+    try:
+        manifest = project_manifest(config)
+        graphs = {path: wf.graph for path, wf in load_workflows(config, check=False).items()}
+        plan = needed(manifest, graphs, workflows or ())
+    except GenerationError as exc:
+        _report(exc.problems)
+        err.print("[red]nothing was downloaded.[/red]")
+        raise typer.Exit(1) from None
+    for path, graph in graphs.items():
+        if path in plan:
+            for folder, file in manifest.unlisted(graph):
+                err.print(f"[yellow]warning: {path} needs {folder}/{file}, which "
+                          f"{config.templates_dir / 'models.yaml'} does not list[/yellow]",
+                          highlight=False, soft_wrap=True)
+    models = models_dir or config.resolve(default_models_dir(config.server))
+    return plan, ModelStore(models, ModelCache(cache_dir or default_cache_dir()))
+
+
+@models_app.command("pull")
+def models_pull_cmd(workflows: WorkflowsArg = None, models_dir: ModelsDirOpt = None,
+                    cache_dir: CacheDirOpt = None, root: RootOpt = None) -> None:
+    """Download the workflows' model files into ComfyUI's models folder (resumed, verified)."""
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TransferSpeedColumn,
+    )
+
+    from comfygen.models.pull import pull_entries
+
+    plan, store = _models_plan(root, workflows, models_dir, cache_dir)
+    entries = [e for group in plan.values() for e in group]
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn())
+    with Progress(*columns, console=err) as bar:
+        def progress_for(entry: Any) -> Any:
+            task = bar.add_task(entry.label, total=entry.size)
+
+            def advance(done: int, total: int | None) -> None:
+                bar.update(task, completed=done, total=total)
+            return advance
+
+        results = pull_entries(store, entries, progress_for)
+    failed = [r for r in results if r.error]
+    for r in results:
+        if r.error:
+            err.print(f"[red]error: {r.entry.label}: {r.error}[/red]", highlight=False,
+                      soft_wrap=True)
+        else:
+            out.print(f"ok {r.entry.label}", highlight=False)
+    out.print(f"{len(results) - len(failed)} of {len(results)} model file(s) in "
+              f"{store.models_dir}", highlight=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
+
+
+@models_app.command("status")
+def models_status_cmd(workflows: WorkflowsArg = None, models_dir: ModelsDirOpt = None,
+                      cache_dir: CacheDirOpt = None, root: RootOpt = None) -> None:
+    """Show, per workflow, which model files are present, missing or wrong (exit 1 if any)."""
+    from comfygen.models.store import FileState
+
+    plan, store = _models_plan(root, workflows, models_dir, cache_dir)
+    bad = 0
+    for path, entries in plan.items():
+        out.print(f"{path}:" + ("" if entries else " (no model files listed)"), highlight=False)
+        for entry in entries:
+            check = store.check(entry)
+            bad += check.state is not FileState.PRESENT
+            detail = f" ({check.detail})" if check.detail else ""
+            out.print(f"    {check.state.value:<14} {entry.label}{detail}", highlight=False,
+                      soft_wrap=True)
+    if bad:
+        raise typer.Exit(1)
 
 
 @app.command("serve")
@@ -267,7 +385,10 @@ def serve_cmd(
         "log_level": log_level,
         "role": role,
     }
-    serve(project_settings(config.server, **{k: v for k, v in flags.items() if v is not None}),
+    from comfygen.models.pull import manifest_path
+
+    table = {"models_manifest": manifest_path(config), **config.server}
+    serve(project_settings(table, **{k: v for k, v in flags.items() if v is not None}),
           workflows)
 
 

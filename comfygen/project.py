@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from comfygen.config import GeneratorConfig
 from comfygen.draft import draft_spec
-from comfygen.errors import GenerationError, Problem, has_errors
+from comfygen.errors import GenerationError, Problem, Severity, has_errors
 from comfygen.generator import GenerationResult, generate, load_nodedefs, write
+from comfygen.models.manifest import (
+    MANIFEST_FILE,
+    Manifest,
+    draft_entries,
+    graph_model_files,
+    load_manifest,
+)
 from comfygen.names import path_segment_problem
 from comfygen.nodedefs import NodeDefs
 
@@ -24,6 +32,12 @@ class AddResult:
     spec_path: Path
     drafted: bool
     result: GenerationResult
+    models: list[str] = field(default_factory=list)
+    """Entries added to the model manifest (workflow_templates/models.yaml)."""
+    embedded_in: str | None = None
+    """Where the workflow came from when the file was one ComfyUI saved (an image...)."""
+    warnings: list[Problem] = field(default_factory=list)
+    """What reading the workflow warned about (inputs filled with defaults...)."""
 
 
 def add_workflow(
@@ -34,13 +48,16 @@ def add_workflow(
     *,
     force: bool = False,
     nodedefs: NodeDefs | None = None,
+    known_models: Manifest | None = None,
 ) -> AddResult:
-    """Copy a workflow (and spec, or a drafted one) into the templates folder and regenerate.
+    """Copy a workflow (and spec, or a drafted one) into the templates folder, regenerate, and
+    add the model files its loaders name to the manifest (`known_models`' entries, else drafts).
 
     On any error nothing is left behind: the copied files are removed (or restored) and
     GenerationError lists every problem.
     """
-    from comfygen.workflow.load import load_workflow
+    from comfygen.workflow.load import read_source, to_api_graph
+    from comfygen.workflow.ui_format import is_ui_format
 
     model, sep, name = endpoint.partition("/")
     where = str(workflow_file)
@@ -60,8 +77,13 @@ def add_workflow(
                 )
             ]
         )
+    load_manifest(config.templates_path / MANIFEST_FILE)  # a bad manifest stops us before copying
     nodedefs = nodedefs if nodedefs is not None else load_nodedefs(config)
-    graph, problems = load_workflow(workflow_file, nodedefs)
+    source, problems = read_source(workflow_file)
+    graph: dict = {}
+    if source is not None:
+        graph, more = to_api_graph(source.data, nodedefs, where)
+        problems += more
     if not graph or (spec_file is None and has_errors(problems)):
         # Without a readable graph there is nothing to draft from; with a given spec, go on so
         # that generation reports the graph's problems and the spec's together.
@@ -71,7 +93,12 @@ def add_workflow(
     folder_existed = dest_wf.parent.exists()
     dest_wf.parent.mkdir(parents=True, exist_ok=True)
     try:
-        shutil.copyfile(workflow_file, dest_wf)
+        if source is not None and (source.embedded_in or _filled(problems)):
+            # Keep the workflow itself, not the image; an old API export with its new inputs.
+            kept = source.data if is_ui_format(source.data) else graph
+            dest_wf.write_text(json.dumps(kept, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        else:
+            shutil.copyfile(workflow_file, dest_wf)
         if spec_file is not None:
             shutil.copyfile(spec_file, dest_spec)
         else:
@@ -91,4 +118,12 @@ def add_workflow(
             dest_wf.parent.rmdir()
         raise
     write(result, config.output_path)
-    return AddResult(dest_wf, dest_spec, spec_file is None, result)
+    models = draft_entries(config.templates_path / MANIFEST_FILE, graph_model_files(graph),
+                           endpoint, known_models)
+    warnings = [p for p in problems if p.severity == Severity.WARNING]
+    return AddResult(dest_wf, dest_spec, spec_file is None, result, models,
+                     source.embedded_in if source else None, warnings)
+
+
+def _filled(problems: list[Problem]) -> bool:
+    return any(p.severity == Severity.WARNING and p.input for p in problems)

@@ -117,3 +117,12 @@ def builtin_workflow(path: str) -> tuple[Path, Path]:
                                              f"{', '.join(known)}")])
     with as_file(workflow) as wf, as_file(spec) as sp:
         return Path(wf), Path(sp)
+
+
+def builtin_models(path: str) -> Path | None:
+    """The model manifest shipped beside a built-in workflow (its files' sources), if any."""
+    manifest = files("comfygen") / "builtins" / path.partition("/")[0] / "models.yaml"
+    if not manifest.is_file():
+        return None
+    with as_file(manifest) as found:
+        return Path(found)

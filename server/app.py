@@ -14,14 +14,17 @@ from fastapi import FastAPI
 from comfygen.comfy.launcher import ComfyUIProcess, default_comfyui_home
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow
-from server import observability, openapi, system
+from server import compat_env, observability, openapi, system
 from server.errors import install_handlers
 from server.execution.runner import Runner
 from server.jobs import routes as job_routes
 from server.jobs.manager import JobManager
+from server.models.puller import ModelPuller
 from server.runs import prompt, workflows
 from server.security import access
 from server.settings import Settings
+from server.v2 import asset_routes as v2_asset_routes
+from server.v2 import routes as v2_routes
 from server.version import VERSION
 from server.webhooks.sender import WebhookSender
 
@@ -60,13 +63,18 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
         raise ValueError(f"role {settings.role!r} needs COMFYGEN_REDIS_URL (shared jobs)")
     if settings.redis_url:
         return _shared_app(settings, registry)
+    ModelPuller.from_settings(settings, registry)  # a bad models_pull setup fails here, at once
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        compat_env.warn_unsupported(log)
         supervisor = make_supervisor(settings)
         app.state.supervisor = supervisor
         runner = Runner(supervisor, settings, WebhookSender.from_settings(settings))
         app.state.runner = runner
+        runner.models = app.state.models = ModelPuller.from_settings(settings, registry)
+        if runner.models is not None:
+            await runner.models.start()
         app.state.jobs = JobManager(runner, settings)
         await app.state.jobs.start()
         await supervisor.start_in_background()
@@ -74,6 +82,8 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
             yield
         finally:
             log.info("shutting down: draining background work, then stopping ComfyUI")
+            if runner.models is not None:
+                await runner.models.close()
             await runner.drain(settings.drain_timeout)
             await app.state.jobs.close()
             await supervisor.stop()
@@ -87,6 +97,7 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
                   openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.registry = registry
+    app.state.models = None  # the ModelPuller, set by the lifespan when models_pull is on
 
     install_handlers(app)
     app.include_router(system.router)
@@ -94,6 +105,8 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
         app.include_router(prompt.router)
         app.include_router(job_routes.router)
         app.include_router(workflows.build_router(registry))
+        app.include_router(v2_routes.router)  # Comfy API v2 (docs/comfy-api-v2.md)
+        app.include_router(v2_asset_routes.router)
     openapi.install(app, registry, settings)
     access.install(app, settings)
     observability.install(app, settings)  # outermost: request ids, HTTP metrics
@@ -109,6 +122,7 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        compat_env.warn_unsupported(log)
         # An API replica has no ComfyUI: a supervisor that is never started stands in for it
         # (its client is never used on the request path, see server/runs).
         supervisor = make_supervisor(settings) if runs else Supervisor(url=UNUSED_COMFYUI)
@@ -125,6 +139,10 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
                 shared.watch_published(supervisor.client.node_info), name="published-nodedefs")
         worker = SharedWorker(runner, settings, shared) if runs else None
         app.state.worker = worker
+        if runs:
+            runner.models = app.state.models = ModelPuller.from_settings(settings, registry)
+            if runner.models is not None:
+                await runner.models.start()
         if worker is not None:
             await worker.start()
             await supervisor.start_in_background()
@@ -134,6 +152,8 @@ def _shared_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI
             log.info("shutting down: draining running jobs, then stopping")
             if watching is not None:
                 watching.cancel()
+            if runner.models is not None:
+                await runner.models.close()
             if worker is not None:
                 worker.stopping = True  # take no new job; finish (or leave) the current one
                 await runner.drain(settings.drain_timeout)

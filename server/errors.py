@@ -56,8 +56,27 @@ class ApiError(Exception):
         body.update(self.extra)
         return jsonable_encoder(body)
 
-    def response(self, request_id: str | None = None) -> JSONResponse:
+    def response(self, request_id: str | None = None, path: str = "") -> JSONResponse:
+        """The comfygen error body, or under `/api/v2/` the Comfy API v2 envelope."""
+        if path.startswith(V2_PREFIX):
+            return JSONResponse(self.envelope(), V2_STATUS.get(self.type, self.status),
+                                headers=self.headers)
         return JSONResponse(self.body(request_id), self.status, headers=self.headers)
+
+    def envelope(self) -> dict[str, Any]:
+        """Comfy API v2's `{"error": {"code", "message", "details"}}` (docs/comfy-api-v2.md)."""
+        code = V2_CODES.get(self.type, self.type)
+        details = jsonable_encoder(self.extra) or None
+        return {"error": {"code": code, "message": self.message, "details": details}}
+
+
+V2_PREFIX = "/api/v2/"
+"""Where errors take the Comfy API v2 shape (server/v2): the contract wins there."""
+V2_CODES = {"job_not_found": "not_found", "comfyui_validation": "invalid_workflow",
+            "invalid_input": "invalid_request", "http_error": "invalid_request",
+            "job_finished": "already_completed"}
+"""comfygen error types that Comfy API v2 names differently."""
+V2_STATUS = {"comfyui_validation": 422}
 
 
 def missing_model_error(missing: list[dict[str, Any]],
@@ -152,12 +171,13 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return exc.response(getattr(request.state, "request_id", None))
+        return exc.response(getattr(request.state, "request_id", None), request.url.path)
 
     @app.exception_handler(ComfyError)
     async def comfy_error(request: Request, exc: ComfyError) -> JSONResponse:
         retry = request.app.state.settings.retry_after
-        return from_comfy(exc, retry).response(getattr(request.state, "request_id", None))
+        return from_comfy(exc, retry).response(getattr(request.state, "request_id", None),
+                                               request.url.path)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -170,6 +190,9 @@ def install_handlers(app: FastAPI) -> None:
             f"{'.'.join(str(p) for p in e['loc'][1:] if p != 'body') or 'body'}: {e['msg']}"
             for e in errors[:5]
         )
+        if request.url.path.startswith(V2_PREFIX):
+            return ApiError(422, "invalid_input", f"invalid request: {shown}",
+                            errors=errors).response(path=request.url.path)
         return JSONResponse(
             {"error": f"invalid request: {shown}", "type": "invalid_input", "detail": errors},
             422,
@@ -178,12 +201,18 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = HTTP_TYPES.get(exc.status_code, "http_error")
+        if request.url.path.startswith(V2_PREFIX):
+            return ApiError(exc.status_code, kind, str(exc.detail),
+                            headers=getattr(exc, "headers", None)).response(path=request.url.path)
         return JSONResponse({"error": str(exc.detail), "type": kind}, exc.status_code,
                             headers=getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        if request.url.path.startswith(V2_PREFIX):
+            return ApiError(500, "internal_error", f"internal error: {type(exc).__name__}"
+                            ).response(path=request.url.path)
         return JSONResponse(
             {"error": f"internal error: {type(exc).__name__}: {exc}", "type": "internal_error",
              "id": getattr(request.state, "request_id", None)},

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import uvicorn
 
 from comfygen.config import load_config
+from comfygen.models.pull import manifest_path
 from comfygen.registry import load_workflows
 from comfygen.runtime import Workflow
 from server.app import create_app
@@ -28,7 +29,8 @@ def serve(settings: Settings, workflows: Mapping[str, Workflow]) -> None:
 
 def main() -> None:
     project = load_config()
-    serve(project_settings(project.server), load_workflows(project))
+    table = {"models_manifest": manifest_path(project), **project.server}
+    serve(project_settings(table), load_workflows(project))
 
 
 if __name__ == "__main__":

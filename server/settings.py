@@ -7,13 +7,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
 )
+
+from server.compat_env import ComfyuiApiSource, alias
 
 
 class Settings(BaseSettings):
@@ -23,14 +25,16 @@ class Settings(BaseSettings):
         env_prefix="COMFYGEN_",
         extra="ignore",
         use_attribute_docstrings=True,
+        populate_by_name=True,  # settings with a comfyui-api alias keep their own name
     )
 
     # HTTP server
-    host: str = "127.0.0.1"
+    host: str = Field(default="127.0.0.1", validation_alias=alias("host"))
     """Address the HTTP server listens on."""
-    port: int = Field(default=8000, ge=0, le=65535)
+    port: int = Field(default=8000, ge=0, le=65535, validation_alias=alias("port"))
     """Port the HTTP server listens on."""
-    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        default="info", validation_alias=alias("log_level"))
     """uvicorn and comfygen log level."""
     log_format: Literal["plain", "json"] = "plain"
     """`json`: one JSON object per log line (uvicorn's access log too), with request_id,
@@ -45,24 +49,25 @@ class Settings(BaseSettings):
     """Launch this command instead (`{host}`, `{port}`, `{base_dir}` are substituted)."""
     comfyui_base_dir: Path = Path("comfyui-data")
     """The launched ComfyUI's base directory (models/, input/, output/, temp/, user/)."""
-    comfyui_port: int | None = Field(default=None, ge=1, le=65535)
+    comfyui_port: int | None = Field(default=None, ge=1, le=65535,
+                                     validation_alias=alias("comfyui_port"))
     """Port of the launched ComfyUI; default: a free one."""
     comfyui_args: list[str] = []
     """Extra arguments for the launched ComfyUI (e.g. ["--highvram"])."""
-    comfyui_output_dir: Path | None = None
+    comfyui_output_dir: Path | None = Field(default=None, validation_alias=alias("comfyui_output_dir"))
     """When attached: ComfyUI's output folder as seen from here, to read outputs from disk
     (instead of through /view) and delete delivered files."""
     comfyui_temp_dir: Path | None = None
     """When attached: ComfyUI's temp folder as seen from here, to read temp outputs from disk
     and delete delivered files."""
-    comfyui_input_dir: Path | None = None
+    comfyui_input_dir: Path | None = Field(default=None, validation_alias=alias("comfyui_input_dir"))
     """When attached: ComfyUI's input folder as seen from here, to delete uploaded media after
     each run (launched: its base directory's input/)."""
-    restart_comfyui: bool = True
+    restart_comfyui: bool = Field(default=True, validation_alias=alias("restart_comfyui"))
     """Restart a launched ComfyUI that exits (with backoff)."""
     startup_timeout: float = Field(default=180.0, gt=0)
     """Seconds ComfyUI may take to come up (and run the warmup)."""
-    warmup_workflow: Path | None = None
+    warmup_workflow: Path | None = Field(default=None, validation_alias=alias("warmup_workflow"))
     """An API-format graph run once before the server reports ready."""
 
     # requests
@@ -91,7 +96,7 @@ class Settings(BaseSettings):
     enums) is fetched again only when they changed, on a reconnect, or on a miss (0: no checks)."""
 
     # webhooks
-    webhook_secret: SecretStr | None = None
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias=alias("webhook_secret"))
     """Standard Webhooks signing secret (`whsec_` + base64) for `webhook_v2`."""
     webhook_timeout: float = Field(default=10.0, gt=0)
     """Seconds per webhook delivery attempt."""
@@ -106,6 +111,20 @@ class Settings(BaseSettings):
 
     webhook_allow_hosts: str = ""
     """Host names webhooks may reach whatever they resolve to, comma-separated (`*.corp` ok)."""
+
+    # system events: ComfyUI's websocket events and file events to one operator webhook
+    system_webhook_url: str | None = Field(default=None,
+                                           validation_alias=alias("system_webhook_url"))
+    """Send the chosen system events here, signed like `webhook_v2` (comfyui-api's
+    `SYSTEM_WEBHOOK_URL`); unset: none are sent."""
+    system_webhook_events: str = Field(default="", validation_alias=alias("system_webhook_events"))
+    """Events to send, comma-separated (`status`, `progress`, `progress_state`, `executing`,
+    `execution_start`, `execution_cached`, `executed`, `execution_success`,
+    `execution_interrupted`, `execution_error`, `file_downloaded`, `file_uploaded`,
+    `file_deleted`), or `all`."""
+    system_webhook_meta: dict[str, str] = {}
+    """`metadata` sent with every system event; `SYSTEM_META_<key>=value` variables (and
+    SaladCloud's `SALAD_*` ones, as `salad_<name>`) add to it."""
 
     # media inputs
     media_max_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
@@ -179,6 +198,51 @@ class Settings(BaseSettings):
     cors_max_age: int = Field(default=600, ge=0)
     """Seconds browsers may cache a CORS preflight answer."""
 
+    # model files (docs/models-and-custom-nodes.md)
+    models_pull: Literal["before_start", "background", "off"] = "off"
+    """Download the manifest's files the served workflows need at start: `before_start` (/ready
+    waits for them), `background` (a request needing a file still downloading gets 503), `off`."""
+    models_manifest: Path | None = None
+    """The model manifest; `comfygen serve` sets the project's workflow_templates/models.yaml."""
+    models_dir: Path | None = None
+    """ComfyUI's models folder as seen from here, where pulled files go; default: the launched
+    ComfyUI's <comfyui_base_dir>/models (needed when attached)."""
+    models_cache_dir: Path | None = None
+    """The download cache, shared by pulls and processes; default: ~/.cache/comfygen/models."""
+    models_cache_max_bytes: int | None = Field(default=None, gt=0)
+    """Size limit of the download cache: least recently used files are evicted past it."""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_names(cls, value: Any) -> Any:
+        """Any case, and comfyui-api's (pino's) names: trace, warn, fatal."""
+        if isinstance(value, str):
+            value = value.strip().lower()
+            return {"trace": "debug", "warn": "warning", "fatal": "critical"}.get(value, value)
+        return value
+
+    @field_validator("webhook_secret", "system_webhook_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """An empty value is no value (comfyui-api's `WEBHOOK_SECRET` defaults to "")."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """pydantic-settings' own order, with comfyui-api's converted variables just below
+        the environment (COMFYGEN_* and the renamed comfyui-api names)."""
+        return (init_settings, env_settings, ComfyuiApiSource(settings_cls), dotenv_settings,
+                file_secret_settings)
+
 
 def project_settings(table: Mapping[str, Any], **flags: Any) -> Settings:
     """Settings for a project: `flags` (CLI flags) over COMFYGEN_* over the project's `table`."""
@@ -193,6 +257,7 @@ def project_settings(table: Mapping[str, Any], **flags: Any) -> Settings:
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, InitSettingsSource(settings_cls, dict(table)))
+            return (init_settings, env_settings, ComfyuiApiSource(settings_cls),
+                    InitSettingsSource(settings_cls, dict(table)))
 
     return ProjectSettings(**flags)

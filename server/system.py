@@ -29,8 +29,9 @@ async def health(supervisor: SupervisorDep, settings: SettingsDep) -> JSONRespon
 
 
 @router.get("/ready", summary="Readiness probe",
-            description="200 while ComfyUI is up, the websocket to it is connected and its "
-                        "queue is below `max_queue_size`; 503 otherwise, with the reason.")
+            description="200 while ComfyUI is up, the websocket to it is connected, its "
+                        "queue is below `max_queue_size` and (`models_pull=before_start`) the "
+                        "model files are in place; 503 otherwise, with the reason.")
 async def ready(request: Request, supervisor: SupervisorDep,
                 settings: SettingsDep) -> JSONResponse:
     if settings.redis_url:
@@ -49,6 +50,8 @@ async def ready(request: Request, supervisor: SupervisorDep,
         else:
             if queue >= settings.max_queue_size:
                 reason = f"ComfyUI's queue holds {queue} prompts (limit {settings.max_queue_size})"
+    if reason is None and request.app.state.models is not None:
+        reason = request.app.state.models.waiting()
     if reason is None:
         return JSONResponse({"version": VERSION, "status": "ready", "queue": queue})
     return JSONResponse({"version": VERSION, "status": "not ready", "reason": reason}, 503,
@@ -69,6 +72,8 @@ async def shared_ready(request: Request, supervisor: Supervisor,
             reason = f"Redis is unavailable: {type(exc).__name__}"
     if reason is None and settings.role != "api" and not supervisor.ready:
         reason = supervisor.last_error or f"ComfyUI is {supervisor.state.value}"
+    if reason is None and request.app.state.models is not None:
+        reason = request.app.state.models.waiting()
     body = {"version": VERSION, "role": settings.role, "queue": queue}
     if reason is None:
         return JSONResponse({**body, "status": "ready"})

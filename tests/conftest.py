@@ -18,6 +18,24 @@ from tests.wheel import clean_env
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CUSTOM_NODES = Path(__file__).resolve().parent / "fixtures" / "custom_nodes"
 
+# `make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`). Session fixtures
+# are made once per worker, so the tests that share an expensive one run on the same worker:
+# the SD3.5 files and their ComfyUI (~14 GB RSS once loaded; made once), the built wheel and its
+# virtualenv, the second ComfyUI of the shared-jobs tests. Everything else is spread over both.
+XDIST_GROUPS = {
+    "sd35_fixture_dir": "sd35", "sd35_base_dir": "sd35", "sd35_comfyui": "sd35",
+    "dist": "wheel", "installed": "wheel",
+    "comfyui2": "replicas",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        groups = {XDIST_GROUPS[name] for name in getattr(item, "fixturenames", ())
+                  if name in XDIST_GROUPS}
+        if groups:
+            item.add_marker(pytest.mark.xdist_group(min(groups)))
+
 
 @pytest.fixture(scope="session")
 def comfyui_home() -> Path:

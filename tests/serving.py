@@ -15,9 +15,9 @@ import httpx
 
 @contextlib.contextmanager
 def serving(argv: list[str], cwd: Path, env: dict[str, str], port: int,
-            timeout: float = 120) -> Iterator[str]:
-    """Start `argv` in its own process group; yield its URL once /ready answers 200 (the log
-    when it exits or never gets there); SIGTERM it after, SIGKILL if it lingers."""
+            timeout: float = 120, until: str = "/ready") -> Iterator[str]:
+    """Start `argv` in its own process group; yield its URL once `until` (/ready) answers 200
+    (the log when it exits or never gets there); SIGTERM it after, SIGKILL if it lingers."""
     log = cwd / f"serve-{port}.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -28,7 +28,7 @@ def serving(argv: list[str], cwd: Path, env: dict[str, str], port: int,
         while True:
             assert proc.poll() is None, f"{argv} exited:\n{log.read_text()}"
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/ready", timeout=2, trust_env=False).status_code == 200:
+                if httpx.get(url + until, timeout=2, trust_env=False).status_code == 200:
                     break
             assert time.monotonic() < deadline, f"not ready after {timeout:g} s:\n{log.read_text()}"
             time.sleep(0.2)

@@ -169,10 +169,11 @@ class ComfyClient(ComfyRest):
         return await self.watcher.wait(prompt_id, timeout)
 
     async def run(
-        self, graph: Mapping[str, Any], prompt_id: str | None = None, timeout: float | None = None
+        self, graph: Mapping[str, Any], prompt_id: str | None = None, timeout: float | None = None,
+        extra_data: Mapping[str, Any] | None = None,
     ) -> PromptResult:
         """Submit and wait; on timeout or cancellation, take the prompt off ComfyUI too."""
-        prompt_id = await self.submit(graph, prompt_id)
+        prompt_id = await self.submit(graph, prompt_id, extra_data)
         try:
             return await self.wait(prompt_id, timeout)
         except ComfyTimeoutError as exc:

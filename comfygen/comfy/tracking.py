@@ -98,6 +98,9 @@ class PromptWatcher:
         self.connected = asyncio.Event()
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
         self.on_connect: Callable[[], None] | None = None  # called on every (re)connect
+        self.listener: Callable[[str, dict[str, Any]], None] | None = None
+        """Called with the type and data of every JSON message (status news too); it must
+        not block (the websocket reader calls it)."""
         self.closing = False
         self._poke = asyncio.Event()
         self._down_since: float | None = None
@@ -206,7 +209,7 @@ class PromptWatcher:
 
     def dispatch(self, raw: str) -> None:
         """Route one websocket message to the tracker of its prompt."""
-        if raw.startswith('{"type": "status"'):
+        if self.listener is None and raw.startswith('{"type": "status"'):
             return  # queue news for every client, several per prompt: no prompt of ours in it
         try:
             msg = orjson.loads(raw)
@@ -221,6 +224,11 @@ class PromptWatcher:
         data = msg.get("data") or {}
         if not isinstance(data, dict):
             return
+        if self.listener is not None:
+            try:
+                self.listener(str(kind), data)
+            except Exception:  # noqa: BLE001 - a listener never stops the prompts' tracking
+                log.exception("websocket listener failed on a %r message", kind)
         tracker = self.trackers.get(str(data.get("prompt_id")))
         if tracker is None:
             return

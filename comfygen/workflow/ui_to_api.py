@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from comfygen.errors import Problem, Severity
 from comfygen.nodedefs import InputDef, NodeDefs
 from comfygen.workflow.dynamic_prompts import resolve_dynamic_prompt
+from comfygen.workflow.group_nodes import expand_group_nodes
 from comfygen.workflow.live_graph import Level, LiveNode, Slot, bypass_input
 from comfygen.workflow.ui_format import (
     MODE_BYPASS,
@@ -91,9 +92,15 @@ class Converter:
             return LiveNode(node, None, node.title or sub.name, [], inputs,
                             [o.type for o in sub.outputs], sub)
         if node_type in VIRTUAL_NODE_TYPES or group_name(node_type) is not None:
-            if group_name(node_type) is not None:
-                self.problem(f"legacy group node {node_type!r} is not supported: open the workflow "
-                             "in ComfyUI and convert the group node to a subgraph", node.id)
+            group = group_name(node_type)
+            if group is not None and group not in (self.workflow.extra.get("groupNodes") or {}):
+                self.problem(f"legacy group node {node_type!r} has no definition in the "
+                             "workflow's extra.groupNodes: open the workflow in ComfyUI and "
+                             "convert the group node to a subgraph", node.id)
+            elif group is not None and where is not None:
+                self.problem(f"legacy group node {node_type!r} inside a subgraph: ComfyUI's "
+                             "frontend does not run these either; convert it to a subgraph",
+                             node.id)
             return LiveNode(node, None, node.title or node_type, [], serial, outputs)
         if node_type not in self.nodedefs:
             where_text = f" (in subgraph {where.name or where.id!r})" if where else ""
@@ -324,6 +331,7 @@ def convert_ui_workflow(
     prompt is reported as a warning); `titles` maps class_type to the
     default title of untitled nodes (the frontend takes it from its bundled locale, which can
     differ from `/object_info`'s display_name; without it display_name is used)."""
+    data, expanded = expand_group_nodes(data, nodedefs, file)
     try:
         workflow = UIWorkflow.model_validate(dict(data))
     except ValidationError as exc:
@@ -331,4 +339,4 @@ def convert_ui_workflow(
                             field=".".join(str(p) for p in err["loc"])) for err in exc.errors()]
     converter = Converter(workflow, nodedefs, file, seed, dict(titles or {}))
     graph = converter.run()
-    return graph, converter.problems
+    return graph, expanded + converter.problems

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from comfygen.comfy.models import OutputFile
 
@@ -27,6 +27,25 @@ class ConvertOptions(BaseModel):
         default=None, description="JPEG chroma subsampling")
     lossless: bool | None = Field(default=None, description="WebP: lossless")
     effort: int | None = Field(default=None, ge=0, le=6, description="WebP: 0 (fast) - 6 (small)")
+    alphaQuality: int | None = Field(  # noqa: N815
+        default=None, ge=0, le=100, description="WebP: quality of the alpha channel (default 100)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sharp_names(cls, value: Any) -> Any:
+        """comfyui-api's (sharp's) other option names: `optimizeCoding` is `optimize`; the
+        encoder tunings Pillow has no counterpart for (SHARP_ONLY) are accepted and ignored."""
+        if not isinstance(value, dict):
+            return value
+        value = {k: v for k, v in value.items() if k not in SHARP_ONLY}
+        if "optimizeCoding" in value:
+            value.setdefault("optimize", value.pop("optimizeCoding"))
+        return value
+
+
+SHARP_ONLY = frozenset({"mozjpeg", "trellisQuantisation", "overshootDeringing", "optimizeScans",
+                        "quantisationTable", "nearLossless", "smartSubsample", "preset"})
+"""comfyui-api (sharp) encoder options without a Pillow counterpart: accepted, no effect."""
 
 
 class ConvertOutput(BaseModel):
@@ -69,6 +88,8 @@ def convert(data: bytes, spec: ConvertOutput) -> bytes:
                 kwargs["lossless"] = opts.lossless
             if opts.effort is not None:
                 kwargs["method"] = opts.effort
+            if opts.alphaQuality is not None:
+                kwargs["alpha_quality"] = opts.alphaQuality
             img.save(out, "WEBP", **kwargs)
         return out.getvalue()
 

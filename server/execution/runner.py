@@ -32,10 +32,12 @@ from server.execution.results import (
 )
 from server.execution.uploads import Uploader
 from server.media.inputs import MediaResolver
+from server.models.puller import ModelPuller
 from server.observability import observe_run, run_stats
 from server.security import UrlCredentials
 from server.settings import Settings
 from server.webhooks.sender import WebhookSender
+from server.webhooks.system_events import SystemEvents
 
 log = logging.getLogger("comfygen.server")
 
@@ -55,6 +57,8 @@ class Run:
     workflow: str = "prompt"  # metrics and log label: the workflow path, or "prompt"
     storage: Target | None = None  # upload outputs there; `images` then holds their URLs
     credentials: UrlCredentials | None = None  # the request's headers for http_upload URLs
+    extra_data: Mapping[str, Any] | None = field(default=None, repr=False)
+    """ComfyUI's `extra_data` (a partner-node API key): sent with the prompt, never stored."""
 
 
 class Runner:
@@ -65,9 +69,16 @@ class Runner:
         self.settings = settings
         self.sender = sender
         self.media = MediaResolver(settings)
+        self.system = SystemEvents.from_settings(settings)
+        self.prompts: dict[str, str] = {}  # ComfyUI prompt id -> request id, while running
+        if self.system.enabled:
+            self.system.request_ids = self.prompts.get
+            self.media.on_fetch = lambda data: self.system.file_event("file_downloaded", data)
+            supervisor.client.watcher.listener = self.system.comfy_message
         self.uploader = Uploader(self.media.guard)
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
+        self.models: ModelPuller | None = None  # model files pulled at start (models_pull)
 
     @property
     def input_root(self) -> Path | None:
@@ -109,11 +120,13 @@ class Runner:
         """The sync 200 body, or raise ApiError; `prompt_id` is ComfyUI's id for the prompt."""
         prompt_id = prompt_id or str(uuid.uuid4())
         with observe_run(run.workflow, prompt_id) as observed:
+            self.prompts[prompt_id] = run.id
             try:
                 response = await self._run(run, prompt_id)
             except ComfyError as exc:
                 raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
             finally:
+                self.prompts.pop(prompt_id, None)
                 self.remove_uploads(run)
             observed.succeeded(response.stats.model_dump())
             return response
@@ -122,10 +135,10 @@ class Runner:
         self.supervisor.check_available()
         client = self.supervisor.client
         graph = name_outputs(run.graph, run.id)
-        await check_models(graph, client, run.fields)
+        await check_models(graph, client, run.fields, self.models, self.settings.retry_after)
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
-                                  timeout=self.settings.request_timeout)
+                                  timeout=self.settings.request_timeout, extra_data=run.extra_data)
         finished = time.monotonic()
         files = result.files(run.nodes)
         datas = await asyncio.gather(*(self.fetch(f) for f in files))
@@ -205,7 +218,14 @@ class Runner:
         return task
 
     async def drain(self, timeout: float) -> None:
-        """Let background jobs finish (up to `timeout`), then cancel what is left."""
+        """Let background jobs finish (up to `timeout`), then cancel what is left; then let
+        system events go out for as long again."""
+        try:
+            await self._drain_background(timeout)
+        finally:
+            await self.system.drain(timeout)
+
+    async def _drain_background(self, timeout: float) -> None:
         if not self.background:
             return
         _, pending = await asyncio.wait(set(self.background), timeout=timeout or None)

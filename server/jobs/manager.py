@@ -49,6 +49,22 @@ def webhook_id(job_id: str, event: str) -> str:
     return f"msg_{uuid.uuid5(uuid.NAMESPACE_URL, f'comfygen:{job_id}:{event}').hex}"
 
 
+def legacy_outputs(sub: Submission, body: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The legacy `webhook` events of a finished job: one `output.complete` per image, each
+    with its own event name for delivery records (`output.complete.{index}`)."""
+    return [(f"output.complete.{index}", {"event": "output.complete", "image": image,
+                                          "id": sub.run.id, "filename": name,
+                                          "prompt": body["prompt"]})
+            for index, (image, name) in enumerate(zip(body["images"], body["filenames"],
+                                                      strict=True))]
+
+
+def legacy_failed(sub: Submission, message: str | None) -> tuple[str, dict[str, Any]]:
+    """The legacy `webhook` event of a failed job."""
+    return "prompt.failed", {"event": "prompt.failed", "id": sub.run.id,
+                             "prompt": sub.run.graph, "error": message}
+
+
 class JobManager:
     """Creates, runs, follows and cancels jobs."""
 
@@ -197,11 +213,8 @@ class JobManager:
                 await self._notify_failed(job_id, sub, f"delivery of prompt.complete failed: "
                                           f"{result.error}", "delivery_failed", {}, legacy=False)
         if sub.webhook:
-            for index, (image, name) in enumerate(
-                    zip(body["images"], body["filenames"], strict=True)):
-                await self._send_legacy(job_id, sub.webhook, f"output.complete.{index}", {
-                    "event": "output.complete", "image": image, "id": sub.run.id,
-                    "filename": name, "prompt": body["prompt"]})
+            for event, payload in legacy_outputs(sub, body):
+                await self._send_legacy(job_id, sub.webhook, event, payload)
 
     async def _send_v2(self, job_id: str, url: str, event: str,
                        data: dict[str, Any]) -> DeliveryResult:
@@ -239,8 +252,7 @@ class JobManager:
                 log.error("request %s: prompt.failed not delivered either: %s", work.id,
                           result.error)
         if sub.webhook and legacy:
-            await self._send_legacy(job_id, sub.webhook, "prompt.failed", {
-                "event": "prompt.failed", "id": work.id, "prompt": work.graph, "error": message})
+            await self._send_legacy(job_id, sub.webhook, *legacy_failed(sub, message))
 
     async def _follow(self, job_id: str, prompt_id: str, graph: dict[str, Any]) -> None:
         """Turn ComfyUI's websocket messages about the prompt into job events and progress."""

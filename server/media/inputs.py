@@ -8,7 +8,8 @@ names that upload. Nothing the caller wrote is ever used as a file name or path.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.errors import ComfyError
@@ -17,7 +18,7 @@ from server.errors import ApiError
 from server.media import MediaError, MediaFile, MediaLimits, decode_media
 from server.observability import metrics
 from server.security import UrlCredentials, UrlGuard, UrlPolicy
-from server.security.policy import merge_credentials
+from server.security.policy import merge_credentials, redact_url
 from server.settings import Settings
 
 UPLOAD_SUBFOLDER = "comfygen"
@@ -40,6 +41,8 @@ class MediaResolver:
         )
         self.guard = UrlGuard(policy, credentials=settings.media_url_credentials)
         self.retry_after = settings.retry_after
+        self.on_fetch: Callable[[dict[str, Any]], None] | None = None
+        """Called with `{url, size, ...}` (URL redacted) for each file fetched from a URL."""
 
     async def resolve(self, wf: Workflow, data: WorkflowInput, request_id: str,
                       client: ComfyClient, *, uploads: Mapping[str, bytes] | None = None,
@@ -50,7 +53,7 @@ class MediaResolver:
         fields = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
         files = await asyncio.gather(*(
             self._decode(wf, f, uploads.get(f, getattr(data, f, None)), creds) for f in fields))
-        names = await asyncio.gather(*(self._upload(f, request_id, client) for f in files))
+        names = await asyncio.gather(*(self.upload(f, request_id, client) for f in files))
         updates = dict(zip(fields, names, strict=True))
         return data.model_copy(update=updates) if updates else data
 
@@ -65,15 +68,24 @@ class MediaResolver:
         except MediaError as exc:
             raise media_error(exc) from None
         metrics.media_in(str(file.kind), len(file.data))
+        self.fetched(file, value)
         return file
 
-    async def _upload(self, file: MediaFile, request_id: str, client: ComfyClient) -> str:
+    def fetched(self, file: MediaFile, value: object) -> None:
+        """Tell `on_fetch` about a file that came from a URL (its query and user redacted)."""
+        if self.on_fetch is not None and file.source == "url" and isinstance(value, str):
+            self.on_fetch({"url": redact_url(value.strip()), "field": file.field,
+                           "size": len(file.data), "content_type": file.mime})
+
+    async def upload(self, file: MediaFile, request_id: str, client: ComfyClient, *,
+                     label: str | None = None) -> str:
+        """Put a checked file in ComfyUI's input folder; the value that names it there."""
         try:
             ref = await client.upload(file.data, file.upload_name(request_id),
                                       subfolder=UPLOAD_SUBFOLDER, content_type=file.mime)
         except ComfyError as exc:
             raise ApiError(503, "comfyui_unavailable",
-                           f"could not upload input.{file.field} to ComfyUI: {exc}",
+                           f"could not upload {label or 'input.' + file.field} to ComfyUI: {exc}",
                            headers={"Retry-After": str(self.retry_after)}) from exc
         name = str(ref.get("name") or "")
         subfolder = str(ref.get("subfolder") or "")

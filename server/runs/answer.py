@@ -13,7 +13,9 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from comfygen.models.manifest import graph_model_files
 from server.errors import ApiError
+from server.execution.preflight import check_pulling
 from server.execution.runner import Run, Runner
 from server.jobs import IdempotencyConflict, Job
 from server.jobs.manager import JobManager, Submission
@@ -74,6 +76,8 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
         run = await build()
         run.workflow = workflow
         run.storage, run.credentials = upload, credentials_of(envelope)
+        # before a job is accepted: a model file on its way is a 503 now, not a failed job
+        check_pulling(graph_model_files(run.graph), runner.models, runner.settings.retry_after)
         if not background and key is None and local:
             return model_response(await runner.run(run))
         sub = Submission(run, workflow, envelope.webhook, envelope.webhook_v2, key, digest)

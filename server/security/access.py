@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from server.errors import ApiError
 from server.settings import Settings
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/api/v2/health"})
 DOC_PATHS = frozenset({"/docs", "/openapi.json", "/docs/oauth2-redirect"})
 DOC_ASSETS = "/docs/static/"  # Swagger UI's own JS and CSS: public files, never protected
 
@@ -40,7 +40,7 @@ class BodyLimitMiddleware:
                 too_large = ApiError(413, "body_too_large",
                                      f"the request body is larger than {self.limit} bytes",
                                      limit=self.limit)
-                await too_large.response()(scope, receive, send)
+                await too_large.response(path=scope["path"])(scope, receive, send)
                 return
         seen = 0
 
@@ -79,7 +79,7 @@ class ApiKeyMiddleware:
         unauthorized = ApiError(
             401, "unauthorized", f"missing or wrong API key: send it in the {self.header_name} "
             "header (or as Authorization: Bearer <key>)", headers={"WWW-Authenticate": "Bearer"})
-        await unauthorized.response()(scope, receive, send)
+        await unauthorized.response(path=scope["path"])(scope, receive, send)
 
     def _authorised(self, scope: Scope) -> bool:
         for key, value in scope["headers"]:

@@ -98,6 +98,7 @@ SHOWN = [
     ("models-and-custom-nodes.md", "python", 0, "docs/examples/custom_node/comfygen_example_nodes/__init__.py"),
     ("models-and-custom-nodes.md", "json", 0, "docs/examples/custom_node/tint.json"),
     ("models-and-custom-nodes.md", "yaml", 0, "docs/examples/custom_node/tint.yaml"),
+    ("models-and-custom-nodes.md", "yaml", 1, "workflow_templates/models.yaml"),
     ("deployment.md", "dockerfile", 0, "deploy/Dockerfile"),
     ("deployment.md", "dockerfile", 1, "deploy/project.Dockerfile"),
     ("deployment.md", "yaml", 0, "deploy/kubernetes.yaml"),
@@ -126,7 +127,8 @@ def test_the_two_commands_are_make_targets() -> None:
     assert commands("../README.md")[:2] == ["make serve", "make test"]
     serve, test = make_recipe("serve"), make_recipe("test")
     assert serve == ["scripts/setup.sh", ".venv/bin/comfygen serve"]
-    assert test[0] == "scripts/setup.sh" and test[-1] == ".venv/bin/pytest"
+    assert test[0] == "scripts/setup.sh"
+    assert test[-1] == ".venv/bin/pytest -n 2 --dist loadgroup"  # two xdist workers
 
 
 def test_readme_tables_are_complete() -> None:

@@ -84,7 +84,7 @@ def test_make_test_sets_up_everything_and_checks_before_pytest(tmp_path: Path) -
     lines = recorded_make("test", tmp_path)
     assert lines[0] == ("", "scripts/setup.sh")  # no mode: setup.sh's default, test
     commands = [command for _, command in lines]
-    assert commands[-1] == ".venv/bin/pytest"
+    assert commands[-1] == ".venv/bin/pytest -n 2 --dist loadgroup"  # two xdist workers
     ruff = commands.index(".venv/bin/ruff check comfygen server tests scripts benchmarks")
     checks = commands[ruff + 1 : -1]
     assert [c.split()[0] for c in checks] == [

@@ -30,7 +30,8 @@ def test_seed_curl_request_returns_a_256_png(sd35_comfyui: ComfyUIProcess, tmp_p
     server = subprocess.Popen(
         [sys.executable, "-m", "comfygen", "serve", "--port", str(port),
          "--comfyui-url", sd35_comfyui.url],
-        cwd=ROOT, env={**os.environ, "COMFYGEN_REQUEST_TIMEOUT": "1200"},
+        cwd=ROOT, env={**os.environ, "COMFYGEN_REQUEST_TIMEOUT": "1200",
+                      "COMFYGEN_JOBS_DB": str(tmp_path / "jobs.sqlite3")},
         stdout=open(tmp_path / "server.log", "wb"), stderr=subprocess.STDOUT,
     )
     try:

@@ -95,7 +95,8 @@ def test_without_model_files_comfyui_names_the_missing_checkpoint(comfyui: Comfy
     assert node_errors["4"]["errors"][0]["extra_info"]["input_name"] == "ckpt_name"
 
 
-@pytest.mark.parametrize("case", ["image_pipeline", "multi_target", "tricky_strings"])
+@pytest.mark.parametrize("case", ["image_pipeline", "multi_target", "tricky_strings",
+                                  "old_api_export"])
 def test_model_free_cases_run_to_success(comfyui: ComfyUIProcess, case: str) -> None:
     ir, text = render_case(CASES / case)
     workflow = import_module_text(text).WORKFLOW

@@ -258,3 +258,45 @@ async def test_webhook_delivery_continues_after_its_worker_died(
         assert receiver.events()[0]["type"] == "prompt.complete"
     finally:
         await receiver.stop()
+
+
+async def test_legacy_webhook_delivery_continues_after_its_worker_died(
+        valkey: Valkey, comfyui: ComfyUIProcess, processes: list[WorkerProcess]) -> None:
+    """Two `output.complete` events: the first delivered, the second being retried when the
+    worker dies; the worker that takes the job over sends the second (only) once."""
+    from server.app import create_app
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    receiver = await Receiver().start()
+    receiver.status_for = lambda body: 503 if receiver.received else 200  # then down
+    try:
+        async with topology(valkey, [], apis=1, api_comfyui=comfyui) as top:
+            (a,) = top.api
+            worker = WorkerProcess(worker_env(comfyui, valkey, top.prefix))
+            processes.append(worker)
+            await worker.start()
+            graph = invert_graph(0x123456, size=8)
+            graph["1"]["inputs"]["batch_size"] = 2
+            r = await a.post("/prompt", json={"prompt": graph, "id": "legacy-1",
+                                              "webhook": receiver.url}, headers=ASYNC)
+            job_id = r.json()["job_id"]
+            async with asyncio.timeout(30):  # the first delivered, the second being retried
+                while receiver.attempts < 2:
+                    await asyncio.sleep(0.02)
+            job = (await a.get(f"/jobs/{job_id}")).json()
+            assert job["state"] == "succeeded" and len(job["result"]["images"]) == 2
+            worker.kill()  # mid-delivery
+            receiver.status_for = lambda body: 200
+            settings = shared_settings(comfyui, valkey, top.prefix, "worker",
+                                       job_claim_timeout=CLAIM_TIMEOUT)
+            async with live(create_app(settings, {})):
+                await receiver.wait_for(2, 30)
+                await asyncio.sleep(1)  # nothing more comes
+        events = receiver.events()
+        assert [e["event"] for e in events] == ["output.complete", "output.complete"]
+        assert [e["filename"] for e in events] == job["result"]["filenames"]
+        assert [e["image"] for e in events] == job["result"]["images"]
+        assert {e["id"] for e in events} == {"legacy-1"}
+    finally:
+        await receiver.stop()

@@ -80,6 +80,51 @@ async def test_many_jobs_across_replicas(valkey: Valkey, comfyui: ComfyUIProcess
         assert (await comfy_queue(comfyui2))["queue_running"] == []
 
 
+async def test_a_final_state_always_comes_with_its_final_event(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess) -> None:
+    """A reader that sees a job's state final reads the stream at once and finds the final
+    event there (they are written by one script); a stream resumed past it ends at once."""
+    jobs_total = 40
+    async with topology(valkey, [comfyui, comfyui2]) as top:
+        ids = []
+        for i in range(jobs_total):
+            r = await top.api[i % 2].post("/prompt", json={"prompt": invert_graph(i, size=8)},
+                                          headers=ASYNC)
+            assert r.status_code == 202, r.text
+            ids.append(r.json()["job_id"])
+        redis = Redis.from_url(valkey.url, decode_responses=True)
+        pending, caught = list(ids), 0
+        try:
+            async with asyncio.timeout(120):
+                while pending:  # every job's state, one round trip per round
+                    async with redis.pipeline(transaction=False) as pipe:
+                        for job_id in pending:
+                            pipe.hget(f"{top.prefix}:job:{job_id}", "state")
+                        states = await pipe.execute()
+                    for job_id, state in zip(list(pending), states, strict=True):
+                        if state not in ("succeeded", "failed", "cancelled"):
+                            continue
+                        last = await redis.xrevrange(f"{top.prefix}:events:{job_id}", count=1)
+                        assert last, (job_id, state)
+                        assert (last[0][1]["type"], last[0][1]["final"]) == (state, "1"), last
+                        pending.remove(job_id)
+                        caught += 1
+        finally:
+            await redis.aclose()
+        assert caught == jobs_total
+        events = await sse(top.api[1], f"/jobs/{ids[0]}/events")
+        assert [kind for kind, _ in events][-1] == "succeeded"
+        final_id = None
+        async with top.api[0].stream("GET", f"/jobs/{ids[0]}/events") as response:
+            async for line in response.aiter_lines():
+                if line.startswith("id:"):
+                    final_id = line[3:].strip()
+        t0 = time.monotonic()
+        assert await sse(top.api[1], f"/jobs/{ids[0]}/events",
+                         headers={"Last-Event-ID": final_id}) == []
+        assert time.monotonic() - t0 < 1.0  # no quiet reads to wait out
+
+
 async def test_idempotency_key_through_the_other_replica(
         valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess) -> None:
     async with topology(valkey, [comfyui, comfyui2]) as top:
@@ -212,6 +257,10 @@ async def test_workflow_routes_on_an_api_replica(valkey: Valkey, comfyui: ComfyU
         assert near(pixel(r.json()["images"][0]), (0xCC, 0x99, 0x66))
         r = await a.post("/workflow/test/scale", json={"input": {"image": "https://x.test/a.png"}})
         assert r.status_code == 501 and r.json()["type"] == "media_not_shared"
+        graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "https://x.test/a.png"}},
+                 "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
+        r = await b.post("/prompt", json={"prompt": graph})  # a URL in a raw graph: the same
+        assert r.status_code == 501 and "prompt.1.inputs.image" in r.json()["error"], r.text
 
 
 async def test_one_server_role_all_with_redis(valkey: Valkey, comfyui: ComfyUIProcess) -> None:

@@ -4,6 +4,8 @@ idempotency, event resume, admission. Everything with real parts is in the other
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 
 import fakeredis
 import pytest
@@ -64,12 +66,46 @@ async def test_events_resume_after_an_entry_id(store: SharedStore) -> None:
     await create(store)
     for i in range(3):
         store.publish("j1", "progress", {"i": i})
-    store.publish("j1", "succeeded", {"state": "succeeded"}, final=True)
-    await store.flush()
+    await store.succeed("j1", {"images": []})  # writes what is queued first, then the final
     whole = [e async for e in store.events("j1")]
     assert [e.type for e in whole] == ["queued", "progress", "progress", "progress", "succeeded"]
     rest = [e async for e in store.events("j1", whole[1].id)]
     assert rest == whole[2:]
+    t0 = time.monotonic()  # resumed past the final event: ends at once (no quiet reads)
+    assert [e async for e in store.events("j1", whole[-1].id)] == []
+    assert time.monotonic() - t0 < 0.5
+
+
+async def test_the_final_event_is_written_with_the_final_state(store: SharedStore) -> None:
+    events = store.keys.events("j1")
+    await create(store)
+    await store.succeed("j1", {"images": ["a"]})
+    # no publish(): the state change itself appended the final event
+    last = (await store.redis.xrevrange(events, count=1))[0][1]
+    assert (last["type"], last["final"]) == ("succeeded", "1")
+    assert json.loads(last["data"]) == {"id": "j1", "state": "succeeded"}
+    store.publish("j1", "succeeded", {"id": "j1", "state": "succeeded"}, final=True)
+    store.publish("j1", "executing", {"node": "9"})  # a straggler of the finished prompt
+    await store.flush()  # neither a second final event nor anything after it
+    with pytest.raises(InvalidTransition):  # a late duplicate finish appends nothing either
+        await store.fail("j1", {"error": "late"})
+    assert [f["type"] for _, f in await store.redis.xrange(events)] == ["queued", "succeeded"]
+    assert await store.redis.ttl(events) > 0
+
+    await create(store, job_id="j2")
+    await store.fail("j2", {"error": "boom", "type": "x"})
+    await create(store, job_id="j3")
+    await store.cancel("j3", {"error": "job cancelled", "cancelled": "deleted"})
+    finals = [[e async for e in store.events(j)][-1] for j in ("j2", "j3")]
+    assert [(e.type, e.final) for e in finals] == [("failed", True), ("cancelled", True)]
+    assert finals[0].data["error"] == {"error": "boom", "type": "x"}
+    assert finals[1].data == {"id": "j3", "state": "cancelled", "cancelled": "deleted"}
+
+
+async def test_a_reader_ends_when_the_job_is_gone(store: SharedStore) -> None:
+    await create(store)
+    await store.redis.delete(store.keys.job("j1"), store.keys.events("j1"))  # expired
+    assert [e async for e in store.events("j1", block=50)] == []
 
 
 async def test_admission_uses_the_shared_depth(store: SharedStore) -> None:
@@ -91,3 +127,14 @@ def test_submission_round_trip_and_webhook_ids() -> None:
     assert webhook_id("j", "prompt.complete") == webhook_id("j", "prompt.complete")
     assert webhook_id("j", "prompt.complete") != webhook_id("j", "prompt.failed")
     assert webhook_id("j", "prompt.complete").startswith("msg_")
+
+
+async def test_a_capped_stream_keeps_its_final_event(store: SharedStore) -> None:
+    await create(store)
+    for i in range(300):
+        store.publish("j1", "progress", {"i": i})
+    await store.succeed("j1", {"images": []})
+    # MAXLEN ~ trims whole stream nodes (100 entries each): near the cap, far below 301
+    assert await store.redis.xlen(store.keys.events("j1")) <= store.events_max + 100
+    events = [e async for e in store.events("j1")]
+    assert events[-1].type == "succeeded" and events[-1].final and events[-2].data == {"i": 299}

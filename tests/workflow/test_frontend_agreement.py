@@ -16,7 +16,7 @@ import pytest
 
 from comfygen.nodedefs import NodeDefs
 from comfygen.workflow import convert_ui_workflow
-from tests.workflow.conftest import ROOT
+from tests.workflow.conftest import FIXTURES, ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import corpus  # noqa: E402
@@ -127,3 +127,22 @@ def test_conversion_agrees_with_the_frontend(name, nodedefs_live, frontend_url):
     assert not stale, f"allowlisted but now agreeing (remove them): {sorted(stale)}"
     if name == "0.7.25":
         assert not differing and len(paths) == 174
+
+
+# Golden UI workflows made here for constructs the corpora lack: legacy group nodes
+# (`extra.groupNodes`), one model-free and one shaped like ComfyUI's examples' IP2PSampler.
+GOLDEN = ("group_node_ui", "group_node_ip2p_ui")
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_workflows_agree_with_the_frontend(name, nodedefs_live, frontend_url):
+    path = FIXTURES / f"{name}.json"
+    ref = references("golden", [path], frontend_url)[name]
+    assert ref.get("output") is not None and not ref.get("errors"), ref
+    cache = frontend_reference.default_cache(frontend_reference.frontend_version())
+    titles = frontend_reference.node_titles(
+        sorted(nodedefs_live), None if (cache / "titles.json").exists() else frontend_url(), cache)
+    ours, problems = convert_ui_workflow(json.loads(path.read_text("utf-8")), nodedefs_live,
+                                         file=path.name, seed=0, titles=titles)
+    assert problems == []
+    assert ours == ref["output"], describe(ours, ref["output"])

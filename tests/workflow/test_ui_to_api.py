@@ -191,10 +191,38 @@ def test_unknown_class_is_a_problem_naming_file_and_node(nodedefs):
     assert "NoSuchNode" in problems[0].message
 
 
-def test_legacy_group_node_is_reported(nodedefs):
-    data = wf([node(3, "workflow>mine", [1])], [], extra={"groupNodes": {"mine": {"nodes": []}}})
+def test_legacy_group_node_without_definition_is_reported(nodedefs):
+    data = wf([node(3, "workflow>mine", [1])], [], extra={"groupNodes": {"other": {"nodes": []}}})
     _, problems = convert(data, nodedefs)
-    assert len(problems) == 1 and "subgraph" in problems[0].message and problems[0].node == "3"
+    assert len(problems) == 1 and "extra.groupNodes" in problems[0].message
+    assert problems[0].node == "3"
+
+
+def test_legacy_group_node_expands_into_its_inner_nodes(nodedefs):
+    """tests/workflow/fixtures/group_node_ui.json: ImageInvert → ImageBlur → ImageScale grouped,
+    ImageScale's width converted to an input fed by a PrimitiveNode outside the group; the
+    frontend's own conversion of it is compared in test_frontend_agreement.py."""
+    data = json.loads((FIXTURES / "group_node_ui.json").read_text("utf-8"))
+    graph, problems = convert(data, nodedefs)
+    assert problems == []
+    assert sorted(graph) == ["1", "3:0", "3:1", "3:2", "4", "5"]
+    assert graph["3:0"]["inputs"] == {"image": ["1", 0]}
+    # The instance's widget values, in the group's order, reach the inner widgets.
+    assert graph["3:1"]["inputs"] == {"blur_radius": 3, "sigma": 0.5, "image": ["3:0", 0]}
+    assert graph["3:2"]["inputs"] == {"upscale_method": "bilinear", "width": 24, "height": 18,
+                                      "crop": "center", "image": ["3:1", 0]}
+    # Outputs: ImageInvert's (marked external) then ImageScale's; ImageBlur's is internal.
+    assert graph["4"]["inputs"]["images"] == ["3:0", 0]
+    assert graph["5"]["inputs"]["images"] == ["3:2", 0]
+    assert graph["3:2"]["_meta"]["title"] == "Scale (inner)"
+
+
+def test_group_node_with_a_primitive_inside_is_reported(nodedefs):
+    data = json.loads((FIXTURES / "group_node_ui.json").read_text("utf-8"))
+    data["extra"]["groupNodes"]["InvertBlurScale"]["nodes"][1]["type"] = "PrimitiveNode"
+    _, problems = convert(data, nodedefs)
+    assert [(p.node, p.severity) for p in problems] == [("3", Severity.ERROR)]
+    assert "PrimitiveNode inside the group node" in problems[0].message
 
 
 def test_dynamic_prompts_strip_comments_and_pick_choices():
@@ -241,3 +269,11 @@ def test_load_rejects_malformed_api_graphs(nodedefs, tmp_path):
     path.write_text("{not json")
     _, problems = load_workflow(path, nodedefs)
     assert "not valid JSON" in problems[0].message
+
+
+def test_malformed_group_node_definition_is_an_error_not_a_crash(nodedefs):
+    data = json.loads((FIXTURES / "group_node_ui.json").read_text("utf-8"))
+    data["extra"]["groupNodes"]["InvertBlurScale"]["links"].append(["x", 0, 1, 0, 1, "IMAGE"])
+    _, problems = convert(data, nodedefs)
+    assert [(p.node, p.severity) for p in problems] == [("3", Severity.ERROR)]
+    assert "malformed definition of group node 'InvertBlurScale'" in problems[0].message

@@ -9,6 +9,7 @@ One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` belo
 - `P:queue` stream + consumer group `workers`: one entry per job to run; deleted once done, so
   its length is the shared queue depth (admission, `/ready`).
 - `P:events:{id}` stream: the job's events, capped (`job_events_max`); SSE ids are entry ids.
+  The final event is appended by the script that makes the state final.
 - `P:cancel` pub/sub channel: job ids to interrupt (workers also re-check the state each beat).
 - `P:hook:{webhook-id}` string: delivery state of one webhook message (`sending`, `delivered`,
   `failed`) so a reclaimed job never sends an event twice.
@@ -94,8 +95,11 @@ redis.call('EXPIRE', KEYS[4], ARGV[2])
 return ''
 """
 
-# KEYS: job. ARGV: n, n allowed states, ttl (0: keep), then field/value pairs.
+# KEYS: job, events. ARGV: n, n allowed states, ttl (0: keep), events maxlen, final event type
+# ('' for none), final event data, then field/value pairs.
 # Returns 1 when written, 0 when the state did not allow it, -1 when the job is gone.
+# A final state and its final event are written together: a reader that sees the state final
+# finds the event in the stream (and a refused late finish appends nothing).
 TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -104,9 +108,26 @@ local ok = false
 for i = 2, n + 1 do if ARGV[i] == state then ok = true end end
 if not ok then return 0 end
 local values = {}
-for i = n + 3, #ARGV do table.insert(values, ARGV[i]) end
+for i = n + 6, #ARGV do table.insert(values, ARGV[i]) end
 redis.call('HSET', KEYS[1], unpack(values))
 local ttl = tonumber(ARGV[n + 2])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+if ARGV[n + 4] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[n + 3], '*', 'type', ARGV[n + 4],
+             'data', ARGV[n + 5], 'final', '1')
+  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+end
 return 1
+"""
+
+# KEYS: job, events. ARGV: events maxlen, ttl, type, data.
+# Appends a (non-final) event while the job is queued or running; after its final event (late
+# progress of a finished prompt, a requeue after another worker finished it) nothing: returns ''.
+APPEND = """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'queued' and state ~= 'running' then return '' end
+local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[3],
+                         'data', ARGV[4], 'final', '0')
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return entry
 """

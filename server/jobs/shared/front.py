@@ -181,8 +181,8 @@ class SharedJobs:
             pause = 0.05  # the stream ended without the record being final: Redis trouble
 
     async def cancel(self, job_id: str) -> tuple[Job, str]:
-        """Record the cancellation, then tell the worker running it (pub/sub; workers also
-        re-check the state at every heartbeat)."""
+        """Record the cancellation (with its final event), then tell the worker running it
+        (pub/sub; workers also re-check the state at every heartbeat)."""
         job = await self.get(job_id)
         if job.terminal:
             raise ApiError(409, "job_finished", f"job {job_id} already {job.state.value}; "
@@ -203,8 +203,6 @@ class SharedJobs:
             if entry:
                 await self.redis.xdel(self.keys.queue, entry)
         await self.redis.publish(self.keys.cancel, job_id)
-        await self.store.append(job_id, "cancelled", {"id": job_id, "state": "cancelled",
-                                                      "cancelled": outcome}, True)
         return job, outcome
 
     async def stream(self, job_id: str, last_event_id: str | None) -> AsyncIterator[StreamEvent]:

@@ -24,7 +24,7 @@ from server.jobs.models import (
     JobState,
     Progress,
 )
-from server.jobs.shared.connection import CREATE, TRANSITION, Keys
+from server.jobs.shared.connection import APPEND, CREATE, TRANSITION, Keys
 
 log = logging.getLogger("comfygen.server")
 
@@ -52,7 +52,8 @@ class SharedStore:
         self.retry_for = retry_for  # a worker's writes wait out a Redis restart this long
         self._create = redis.register_script(CREATE)
         self._transition = redis.register_script(TRANSITION)
-        self._outbox: asyncio.Queue[tuple[str, str, dict[str, Any], bool]] = asyncio.Queue()
+        self._append = redis.register_script(APPEND)
+        self._outbox: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
 
     # -- records ---------------------------------------------------------------------------
@@ -111,20 +112,29 @@ class SharedStore:
         return _job(job_id, raw), json.loads(raw["sub"])
 
     async def update(self, job_id: str, allowed: Iterable[JobState], fields: dict[str, Any],
-                     *, final: bool = False, fetch: bool = True) -> Job | None:
+                     *, final: dict[str, Any] | None = None, fetch: bool = True) -> Job | None:
         """Write `fields` if the job is in one of `allowed` (atomically); else raise
-        `InvalidTransition` (or `JobNotFound`). The record after it when `fetch`."""
+        `InvalidTransition` (or `JobNotFound`). The record after it when `fetch`.
+
+        `final` (the data of the final event, whose type is the new state) ends the job: the
+        record gets its final TTL and the event is appended in the same script, after the
+        events still queued here (a reader that sees the state final finds the event)."""
         allowed = [s.value for s in allowed]
         pairs: list[Any] = ["updated_at", repr(time.time())]
-        if final:
+        event = ["", ""]
+        if final is not None:
+            await self.flush()
             pairs += ["expires_at", repr(time.time() + self.ttl)]
+            event = [fields["state"], _dumps(final)]
         for name, value in fields.items():
             pairs += [name, value if isinstance(value, str) else json.dumps(value)]
-        args = [len(allowed), *allowed, self.ttl if final else 0, *pairs]
+        args = [len(allowed), *allowed, self.ttl if final is not None else 0, self.events_max,
+                *event, *pairs]
         deadline = time.monotonic() + self.retry_for
         while True:
             try:
-                done = await self._transition(keys=[self.keys.job(job_id)], args=args)
+                done = await self._transition(keys=[self.keys.job(job_id), self.keys.events(job_id)],
+                                              args=args)
                 break
             except RedisError:
                 if time.monotonic() >= deadline:
@@ -157,19 +167,24 @@ class SharedStore:
         await self.update(job_id, ACTIVE_STATES, {"progress": progress.model_dump()},
                           fetch=False)
 
+    # The final events carry what `JobManager` publishes with them (`publish` skips those).
+
     async def succeed(self, job_id: str, result: Any = None) -> None:
         await self.update(job_id, ACTIVE_STATES, {"state": "succeeded", "result": result},
-                          final=True, fetch=False)
+                          final={"id": job_id, "state": "succeeded"}, fetch=False)
 
     async def fail(self, job_id: str, error: dict[str, Any]) -> None:
         await self.update(job_id, ACTIVE_STATES, {"state": "failed", "error": error},
-                          final=True, fetch=False)
+                          final={"id": job_id, "state": "failed", "error": error}, fetch=False)
 
     async def cancel(self, job_id: str, error: dict[str, Any] | None = None) -> Job:
         fields: dict[str, Any] = {"state": "cancelled"}
+        event: dict[str, Any] = {"id": job_id, "state": "cancelled"}
         if error:
             fields["error"] = error
-        job = await self.update(job_id, ACTIVE_STATES, fields, final=True)
+            if "cancelled" in error:
+                event["cancelled"] = error["cancelled"]
+        job = await self.update(job_id, ACTIVE_STATES, fields, final=event)
         assert job is not None
         return job
 
@@ -181,8 +196,11 @@ class SharedStore:
 
     def publish(self, job_id: str, type: str, data: dict[str, Any] | None = None, *,
                 final: bool = False) -> None:
-        """Queue an event for its stream (written in order by one writer task)."""
-        self._outbox.put_nowait((job_id, type, dict(data or {}), final))
+        """Queue an event for its stream (written in order by one writer task). A final event
+        is already in the stream: `succeed`, `fail` and `cancel` appended it with the state."""
+        if final:
+            return
+        self._outbox.put_nowait((job_id, type, dict(data or {})))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_events(), name="job-events")
 
@@ -201,11 +219,11 @@ class SharedStore:
 
     async def _write_events(self) -> None:
         while True:
-            job_id, type, data, final = await self._outbox.get()
+            job_id, type, data = await self._outbox.get()
             try:
                 for wait in (0.1, 0.2, 0.5, 1, 1, 2, 2, 5, 5, 10, 10, 0):
                     try:
-                        await self.append(job_id, type, data, final)
+                        await self.append(job_id, type, data)
                         break
                     except RedisError as exc:
                         if not wait:
@@ -214,29 +232,32 @@ class SharedStore:
             finally:
                 self._outbox.task_done()
 
-    async def append(self, job_id: str, type: str, data: dict[str, Any], final: bool) -> str:
-        key = self.keys.events(job_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.xadd(key, {"type": type, "data": json.dumps(data, separators=(",", ":")),
-                            "final": "1" if final else "0"},
-                      maxlen=self.events_max, approximate=True)
-            pipe.expire(key, self.ttl)
-            entry, _ = await pipe.execute()
-        return entry
+    async def append(self, job_id: str, type: str, data: dict[str, Any]) -> str:
+        """One event that does not end the job, while it runs or waits (final events come with
+        the state change; nothing follows them). Its entry id, or '' when dropped."""
+        return await self._append(keys=[self.keys.job(job_id), self.keys.events(job_id)],
+                                  args=[self.events_max, self.ttl, type, _dumps(data)])
 
     async def events(self, job_id: str, after: str | None = None, *,
                      block: int = 1000) -> AsyncIterator[StreamEvent]:
         """The job's events after entry id `after` (all of them without), then live ones, until
-        the final one. Redis errors while following are retried (a restart is waited out)."""
+        the final one. Redis errors while following are retried (a restart is waited out).
+
+        The final event is appended by the script that makes the state final, so once a quiet
+        read finds the job final (or gone), one more read returns everything left: a stream
+        without its final event then was expired, or `after` was past it."""
+        key = self.keys.events(job_id)
         last = after or "0-0"
-        quiet_while_final = 0
+        wait: int | None = None  # the first read answers at once
+        draining = False
         while True:
             try:
-                answer = await self.reader.xread({self.keys.events(job_id): last}, count=100,
-                                                 block=block)
+                answer = await self.reader.xread({key: last}, count=100,
+                                                 block=None if draining else wait)
             except RedisError:
                 await asyncio.sleep(0.5)
                 continue
+            wait = block
             for _stream, entries in answer or []:
                 for entry_id, fields in entries:
                     last = entry_id
@@ -245,29 +266,19 @@ class SharedStore:
                     yield event
                     if event.final:
                         return
-            if not answer:
-                # A job's state turns final a moment before its final event is appended: only
-                # after a few quiet reads of a final job is its stream taken as expired or
-                # capped away (the next read picks up whatever came in meanwhile).
-                job = await self._quiet_get(job_id)
-                if job is not None and job.terminal:
-                    quiet_while_final += 1
-                    if quiet_while_final >= FINAL_GRACE_READS and not await self._has_final(job_id):
-                        return
-
-    async def _quiet_get(self, job_id: str) -> Job | None:
-        try:
-            return await self.get(job_id)
-        except RedisError:
-            return None
-
-    async def _has_final(self, job_id: str) -> bool:
-        last = await self.redis.xrevrange(self.keys.events(job_id), count=1)
-        return bool(last) and last[0][1].get("final") == "1"
+            if answer:
+                continue
+            if draining:
+                return
+            try:
+                job = await self.get(job_id)
+            except RedisError:
+                continue
+            draining = job is None or job.terminal
 
 
-FINAL_GRACE_READS = 3
-"""Quiet reads (one `block` each) of a final job before its stream is taken as gone."""
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
 
 
 def _job(job_id: str, raw: dict[str, str]) -> Job:

@@ -305,29 +305,43 @@ class SharedWorker(JobManager):
         return take_over and await self.redis.get(key) == "sending"
 
     async def _finish_delivery(self, job: Job, sub: Submission) -> None:
-        """The `webhook_v2` event of a job whose worker died while delivering it, sent again
-        with the same `webhook-id` (receivers drop a repeat by that id)."""
-        if not sub.webhook_v2 or job.state.value not in ("succeeded", "failed"):
+        """The webhook events of a job whose worker died while delivering them, each one it
+        had not delivered (or given up on) yet: the `webhook_v2` event with the same
+        `webhook-id` (receivers drop a repeat by that id), then the legacy `webhook` events in
+        order; one the dead worker was sending when it died may arrive twice."""
+        if job.state.value not in ("succeeded", "failed"):
             return
-        from server.jobs.manager import webhook_id
+        from server.jobs.manager import legacy_failed, legacy_outputs, webhook_id
 
-        if job.state.value == "succeeded":
-            event, data = "prompt.complete", job.result
-        else:
-            error = dict(job.error or {})
-            event = "prompt.failed"
-            data = {"id": sub.run.id, "prompt": sub.run.graph, "error": error.get("error"),
-                    "error_type": error.get("type"),
-                    "details": {k: v for k, v in error.items()
-                                if k not in ("error", "type", "id", "status")}}
-            if sub.run.input is not None:
-                data["input"] = sub.run.input
-        message = webhook_id(job.id, event)
-        if await self._claim_delivery(message, take_over=True):
-            log.warning("job %s: delivering %s again after its worker stopped", job.id, event)
-            result = await self.runner.sender.send_v2(sub.webhook_v2, event, data,
-                                                      message_id=message)
-            await self._record_delivery(message, result.delivered)
+        error = dict(job.error or {})
+        if sub.webhook_v2:
+            if job.state.value == "succeeded":
+                event, data = "prompt.complete", job.result
+            else:
+                event = "prompt.failed"
+                data = {"id": sub.run.id, "prompt": sub.run.graph, "error": error.get("error"),
+                        "error_type": error.get("type"),
+                        "details": {k: v for k, v in error.items()
+                                    if k not in ("error", "type", "id", "status")}}
+                if sub.run.input is not None:
+                    data["input"] = sub.run.input
+            message = webhook_id(job.id, event)
+            if await self._claim_delivery(message, take_over=True):
+                log.warning("job %s: delivering %s again after its worker stopped", job.id,
+                            event)
+                result = await self.runner.sender.send_v2(sub.webhook_v2, event, data,
+                                                          message_id=message)
+                await self._record_delivery(message, result.delivered)
+        if sub.webhook:
+            legacy = (legacy_outputs(sub, job.result) if job.state.value == "succeeded"
+                      else [legacy_failed(sub, error.get("error"))])
+            for event, payload in legacy:
+                message = webhook_id(job.id, event)
+                if await self._claim_delivery(message, take_over=True):
+                    log.warning("job %s: delivering webhook %s again after its worker stopped",
+                                job.id, event)
+                    result = await self.runner.sender.send_legacy(sub.webhook, payload)
+                    await self._record_delivery(message, result.delivered)
 
     async def _record_delivery(self, message: str, delivered: bool) -> None:
         with contextlib.suppress(RedisError):

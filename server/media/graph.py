@@ -1,0 +1,122 @@
+"""Media in raw API-format graphs (`POST /prompt`): a file-loading input given as base64, a data
+URI or an http(s) URL is checked, uploaded to ComfyUI and replaced by the uploaded file's name.
+
+Which inputs load a file from ComfyUI's input folder comes from the node definitions (an upload
+combo: `InputDef.media_kind`, from `UPLOAD_OPTIONS`), never from a list of node names, so custom
+loaders with an upload widget are covered too. A value the node already offers (a file in the
+input folder), a link, or anything that reads as a file name stays as it is: ComfyUI validates it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from comfygen.comfy.client import ComfyClient
+from comfygen.nodedefs import MediaKind, NodeDefs
+from server.errors import ApiError
+from server.media.decode import MediaFile, decode_media
+from server.media.errors import MediaError
+from server.media.inputs import MediaResolver
+from server.observability import metrics
+from server.security.policy import UrlCredentials, merge_credentials
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{1,15}://", re.IGNORECASE)
+_BASE64 = re.compile(r"^[A-Za-z0-9+/=_\s-]+$")
+MIN_BASE64 = 64
+"""Shorter values of the base64 alphabet are taken as file names (no image is this small)."""
+
+
+@dataclass(frozen=True)
+class GraphMedia:
+    """One input of a graph that carries file contents (or a URL) instead of a file name."""
+
+    node: str
+    class_type: str
+    input: str
+    kind: MediaKind
+    value: str
+
+    @property
+    def field(self) -> str:
+        """Where the value is in the request body, e.g. `prompt.10.inputs.image`."""
+        return f"prompt.{self.node}.inputs.{self.input}"
+
+
+def carries_content(value: str, offered: tuple[Any, ...] | None) -> bool:
+    """True when `value` is file contents or a URL to fetch, not the name of a file."""
+    text = value.strip()
+    if not text or (offered and value in offered):
+        return False
+    if text[:5].lower() == "data:" or _SCHEME.match(text):
+        return True
+    return len(text) >= MIN_BASE64 and _BASE64.match(text) is not None
+
+
+def graph_media(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphMedia]:
+    """The file-loading inputs of `graph` whose value must be fetched or decoded, in node order."""
+    found: list[GraphMedia] = []
+    for node_id, node in graph.items():
+        if not isinstance(node, Mapping) or not isinstance(node.get("inputs"), Mapping):
+            continue
+        nodedef = nodedefs.get(str(node.get("class_type")))
+        if nodedef is None:
+            continue
+        for name, value in node["inputs"].items():
+            idef = nodedef.input(name)
+            kind = idef.media_kind if idef is not None else None
+            if kind is None or not isinstance(value, str):
+                continue
+            if carries_content(value, idef.choices if idef is not None else None):
+                found.append(GraphMedia(str(node_id), nodedef.class_type, name, kind, value))
+    return found
+
+
+async def resolve_graph_media(
+    graph: dict[str, Any],
+    nodedefs: NodeDefs,
+    resolver: MediaResolver,
+    request_id: str,
+    client: ComfyClient,
+    *,
+    credentials: UrlCredentials | None = None,
+) -> tuple[str, ...]:
+    """Decode, check and upload every media value of `graph`, writing the uploaded file's name
+    in its place (the graph is changed in place); the names uploaded. Raises ApiError 413, 415
+    or 422 naming the node and input of a bad value (nothing is uploaded then)."""
+    items = graph_media(graph, nodedefs)
+    if not items:
+        return ()
+    creds = merge_credentials(credentials)
+
+    async def decode(item: GraphMedia) -> MediaFile:
+        try:
+            file = await decode_media(item.field, item.value, item.kind, limits=resolver.limits,
+                                      guard=resolver.guard, credentials=creds)
+        except MediaError as exc:
+            raise graph_media_error(item, exc) from None
+        metrics.media_in(str(file.kind), len(file.data))
+        resolver.fetched(file, item.value)
+        return file
+
+    files = await asyncio.gather(*(decode(item) for item in items))
+    names = await asyncio.gather(*(
+        resolver.upload(file, request_id, client, label=item.field)
+        for item, file in zip(items, files, strict=True)))
+    for item, name in zip(items, names, strict=True):
+        graph[item.node]["inputs"][item.input] = name
+    return tuple(names)
+
+
+def graph_media_error(item: GraphMedia, exc: MediaError) -> ApiError:
+    """413/415/422 naming the node, its class and the input."""
+    where = f"{item.field} ({item.class_type})"
+    return ApiError(
+        exc.status_code, "invalid_media", f"invalid request: {where}: {exc.message}",
+        detail=[{"loc": ["body", "prompt", item.node, "inputs", item.input], "msg": exc.message,
+                 "type": exc.reason}],
+        field=item.field, reason=exc.reason,
+    )

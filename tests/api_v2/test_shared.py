@@ -1,0 +1,72 @@
+"""Comfy API v2 on an API replica of the shared mode (real Valkey, a worker on the real
+ComfyUI): the SDK's jobs run on the worker and are followed, cancelled and refused alike."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import httpx
+import pytest
+from comfy_sdk import AsyncComfy, IdempotencyKeyReuse, StatusChange
+
+from comfygen.comfy.launcher import ComfyUIProcess
+from tests.api_v2.conftest import V2, Checked, hook
+from tests.api_v2.test_sdk import close, pixel
+from tests.comfyui_testing import invert_graph, rgb, slow_graph
+from tests.shared_jobs.conftest import valkey  # noqa: F401 - the session's Valkey fixture
+from tests.shared_jobs.topology import topology
+from tests.shared_jobs.valkey import Valkey
+
+pytestmark = pytest.mark.comfyui
+
+
+async def test_sdk_on_an_api_replica(comfyui: ComfyUIProcess, valkey: Valkey,  # noqa: F811
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    async with topology(valkey, [comfyui], apis=1) as top:
+        url = str(top.api[0].base_url).rstrip("/")
+        monkeypatch.setenv("COMFY_BASE_URL", url)
+        checked = Checked()
+        sdk = AsyncComfy(timeout=60)
+        sdk._low._client.event_hooks["response"].append(hook(checked))
+        async with httpx.AsyncClient(base_url=url, timeout=60,
+                                     event_hooks={"response": [hook(checked)]}) as http:
+            v2 = V2(url, sdk, http, checked)
+            try:
+                color = random.randrange(0xFFFFFF)
+                wf = sdk.workflows.from_json(invert_graph(color=color))
+                job = await sdk.submit(wf, idempotency_key=f"shared-{color}")
+                with pytest.raises(IdempotencyKeyReuse):
+                    await sdk.submit(wf, idempotency_key=f"shared-{color}")
+                statuses = []
+                async with asyncio.timeout(60):
+                    async for event in job.events():
+                        if isinstance(event, StatusChange):
+                            statuses.append(event.status)
+                            if event.status in ("succeeded", "failed"):
+                                break
+                assert statuses[-1] == "succeeded", statuses
+                await job.result()
+                data = await job.get_outputs("3")[0].to_bytes()
+                assert close(pixel(data), rgb(0xFFFFFF - color))
+                frames = await v2.sse(f"/api/v2/jobs/{job.id}/events")
+                assert [k for _, k, _ in frames][-2:] == ["output", "status"]
+
+                slow = await sdk.submit(sdk.workflows.from_json(
+                    slow_graph(blurs=6, color=random.randrange(0xFFFFFF))))
+                async with asyncio.timeout(60):
+                    while slow.status != "running":
+                        await asyncio.sleep(0.05)
+                        await slow.refresh()
+                await slow.cancel()
+                assert slow.status == "canceled"
+
+                r = await http.get("/api/v2/jobs")
+                assert r.status_code == 501 and r.json()["error"]["code"] == "not_implemented"
+                ref = {"__type": "core/ASSET", "info": {"id": "x"}}
+                r = await http.post("/api/v2/jobs", json={"workflow": {"1": {
+                    "class_type": "LoadImage", "inputs": {"image": ref}}}})
+                assert r.status_code == 501 and r.json()["error"]["code"] == "media_not_shared"
+                assert checked.counts["Job"] >= 3 and checked.counts["ErrorEnvelope"] >= 3
+            finally:
+                await sdk.aclose()
