@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 
 from comfygen.storage import hf, http
 from comfygen.storage.errors import StorageError
@@ -23,7 +23,7 @@ from comfygen.storage.targets import (
 )
 
 __all__ = ["AzureBlobUpload", "HfUpload", "HttpUpload", "S3Upload", "Send", "StorageError",
-           "Target", "check", "owns", "stream", "upload", "upload_all"]
+           "Target", "check", "owns", "stream", "stream_sync", "upload", "upload_all"]
 
 
 async def check(target: Target) -> None:
@@ -74,8 +74,8 @@ async def upload_all(target: Target, files: Sequence[tuple[str, bytes, str]], *,
 
 def owns(url: str) -> bool:
     """True for a URL read through a storage SDK: `s3://`, `hf://` (or the Hub's `resolve`
-    URLs) and blob URLs of the configured Azure account."""
-    if url.startswith("s3://") or hf.owns(url):
+    URLs), `az://<container>/<blob>` and blob URLs of the configured Azure account."""
+    if url.startswith(("s3://", "az://")) or hf.owns(url):
         return True
     if not (os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
             or os.environ.get("AZURE_STORAGE_ACCOUNT")):
@@ -98,3 +98,28 @@ async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[b
 
         return await azure.stream(url, offset)
     raise StorageError("storage", f"no storage provider reads {url.split(':', 1)[0]}: URLs")
+
+
+def stream_sync(url: str, offset: int = 0) -> tuple[int | None, Iterator[bytes]]:
+    """`stream` for synchronous callers (the model downloader's worker threads): the reads run
+    on an event loop of the calling thread's own, closed when the iterator ends or is closed.
+    Not for a thread that already runs an event loop."""
+    loop = asyncio.new_event_loop()
+    try:
+        size, chunks = loop.run_until_complete(stream(url, offset))
+    except BaseException:
+        loop.close()
+        raise
+
+    def pull() -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    yield loop.run_until_complete(anext(chunks))
+                except StopAsyncIteration:
+                    return
+        finally:
+            loop.run_until_complete(chunks.aclose())  # type: ignore[attr-defined]
+            loop.close()
+
+    return size, pull()

@@ -70,7 +70,10 @@ def check(target: AzureBlobUpload) -> None:
 
 
 def owns(url: str) -> bool:
-    """True for a blob URL of the configured account (read with its credentials)."""
+    """True for `az://<container>/<blob>` and blob URLs of the configured account (read with
+    its credentials)."""
+    if url.startswith("az://"):
+        return True
     base = account_url()
     return base is not None and url.startswith(base + "/")
 
@@ -105,11 +108,16 @@ async def upload(target: AzureBlobUpload, filename: str, data: bytes, content_ty
 
 
 async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[bytes]]:
-    """A blob of the configured account: its total size and its bytes from `offset`."""
+    """A blob of the configured account (`az://container/blob` or its URL): its total size
+    and its bytes from `offset`."""
     base = account_url()
-    if base is None or not url.startswith(base + "/"):
+    if url.startswith("az://"):
+        path = url[len("az://"):]
+    elif base is not None and url.startswith(base + "/"):
+        path = url[len(base) + 1:]
+    else:
         raise StorageError("azure_blob", "not a blob URL of the configured storage account")
-    container, _, name = unquote(urlsplit(url[len(base) + 1:]).path).partition("/")
+    container, _, name = unquote(urlsplit(path).path).partition("/")
     if not container or not name:
         raise StorageError("azure_blob", f"not a container/blob URL: {url}")
     service = _service()
