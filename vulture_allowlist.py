@@ -53,6 +53,11 @@ _.truncated
 _.dropped
 _.subscriber_count
 
+# the upload blocks of the request envelope, read by name through `Envelope.upload`
+# (server/runs/schemas.py UPLOAD_BLOCKS)
+_.azure_blob_upload
+_.hf_upload
+_.http_upload
 # pydantic-settings calls it on every source (server/compat_env.py ComfyuiApiSource)
 _.get_field_value
 

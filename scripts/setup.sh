@@ -9,6 +9,7 @@
 #     `comfygen serve` launches it, so both modes install it
 #  3. test mode only: Debian's chromium, jq and curl for the browser and docs tests (no browser
 #     download), as root
+#  4. test mode only: Azurite (npm) into .cache/npm for the storage tests
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,7 +43,7 @@ fi
 # Debian packages the tests drive: chromium (browser tests, the frontend reference), jq and curl
 # (the documented shell examples are run as written).
 missing=()
-for cmd in chromium jq curl; do
+for cmd in chromium jq curl npm; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -51,5 +52,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
       || echo "warning: could not install ${missing[*]}; tests that need them will fail" >&2
   else
     echo "warning: missing ${missing[*]} (sudo apt-get install ${missing[*]}); tests that need them will fail" >&2
+  fi
+fi
+
+# Azurite, Microsoft's Azure Blob emulator, for tests/storage: from the npm registry into a
+# project-local folder (.cache/npm, git-ignored); the tests fail when it is missing.
+AZURITE_VERSION=3.35.0
+if [ "$(cat .cache/npm/.azurite-version 2>/dev/null || true)" != "$AZURITE_VERSION" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p .cache/npm
+    npm install --silent --no-audit --no-fund --prefix .cache/npm "azurite@$AZURITE_VERSION" \
+      && echo "$AZURITE_VERSION" > .cache/npm/.azurite-version \
+      || echo "warning: could not install azurite; tests/storage will fail" >&2
+  else
+    echo "warning: npm is missing (apt-get install npm); tests/storage will fail" >&2
   fi
 fi

@@ -4,7 +4,7 @@
 header to resume; `hf://<owner>/<repo>[@<revision>]/<path>` is the Hub's
 `<endpoint>/<owner>/<repo>/resolve/<revision>/<path>` (endpoint: `HF_ENDPOINT`, default
 huggingface.co), and Hub URLs get `Authorization: Bearer $HF_TOKEN` (never logged). `s3://` and
-`az://` need the object-storage readers (`comfygen.storage`)."""
+`az://<container>/<blob>` are read by `comfygen.storage` with the environment's credentials."""
 
 from __future__ import annotations
 
@@ -64,8 +64,8 @@ def open_source(url: str, offset: int = 0, *, timeout: float = 60.0) -> Iterator
     """Stream `url` from byte `offset` (the one place a scheme is dispatched)."""
     scheme = urlsplit(url).scheme
     if scheme in ("s3", "az"):
-        raise SourceError(f"{url}: {scheme}:// sources need comfygen.storage, which this "
-                          "build does not have; use an https:// (e.g. presigned or SAS) URL")
+        yield _stored(url, offset)
+        return
     if scheme == "hf":
         url = resolve_url(url)
     elif scheme not in ("http", "https"):
@@ -93,6 +93,27 @@ def open_source(url: str, offset: int = 0, *, timeout: float = 60.0) -> Iterator
             total = int(length) if length and length.isdigit() else None
             start = 0
         yield Stream(start, total, response.iter_bytes(CHUNK))
+
+
+def _stored(url: str, offset: int) -> Stream:
+    """`s3://bucket/key` and `az://container/blob` through comfygen.storage (the server's AWS_*
+    and AZURE_STORAGE_* credentials), ranged like the others."""
+    from comfygen import storage
+
+    try:
+        total, chunks = storage.stream_sync(url, offset)
+    except storage.StorageError as exc:
+        raise SourceError(f"{_shown(url)}: {exc.message}") from None
+    return Stream(offset, total, _reraise(url, chunks))
+
+
+def _reraise(url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    from comfygen import storage
+
+    try:
+        yield from chunks
+    except storage.StorageError as exc:
+        raise SourceError(f"{_shown(url)}: {exc.message}") from None
 
 
 def _range_total(content_range: str | None) -> int | None:

@@ -16,6 +16,9 @@ class OutputFileInfo(BaseModel):
     type: Literal["output", "temp", "input"] | str
     content_type: str
     index: int = Field(description="Position of this file in `images` and `filenames`")
+    url: str | None = Field(default=None, description=(
+        "Where it was uploaded (with an `s3`, `azure_blob_upload`, `hf_upload` or "
+        "`http_upload` block); `images` then holds the same URL instead of base64"))
 
 
 class NodeOutput(BaseModel):
@@ -51,7 +54,8 @@ class RunStats(BaseModel):
 
 
 class RunResponse(BaseModel):
-    """A finished run. `images` holds every output file (base64), in `filenames` order."""
+    """A finished run. `images` holds every output file (base64, or its URL when an upload
+    block was given), in `filenames` order."""
 
     id: str
     prompt: dict[str, Any]

@@ -18,6 +18,7 @@ from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, read_local, remove_local
 from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
+from comfygen.storage import Target
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission
 from server.execution.outputs import ConvertOutput, can_convert, convert, converted_name
@@ -29,9 +30,11 @@ from server.execution.results import (
     RunStats,
     WorkflowResponse,
 )
+from server.execution.uploads import Uploader
 from server.media.inputs import MediaResolver
 from server.models.puller import ModelPuller
 from server.observability import observe_run, run_stats
+from server.security import UrlCredentials
 from server.settings import Settings
 from server.webhooks.sender import WebhookSender
 from server.webhooks.system_events import SystemEvents
@@ -52,6 +55,8 @@ class Run:
     uploads: tuple[str, ...] = ()  # media this request put in ComfyUI's input folder
     received: float = field(default_factory=time.monotonic)
     workflow: str = "prompt"  # metrics and log label: the workflow path, or "prompt"
+    storage: Target | None = None  # upload outputs there; `images` then holds their URLs
+    credentials: UrlCredentials | None = None  # the request's headers for http_upload URLs
     extra_data: Mapping[str, Any] | None = field(default=None, repr=False)
     """ComfyUI's `extra_data` (a partner-node API key): sent with the prompt, never stored."""
 
@@ -70,6 +75,7 @@ class Runner:
             self.system.request_ids = self.prompts.get
             self.media.on_fetch = lambda data: self.system.file_event("file_downloaded", data)
             supervisor.client.watcher.listener = self.system.comfy_message
+        self.uploader = Uploader(self.media.guard)
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
         self.models: ModelPuller | None = None  # model files pulled at start (models_pull)
@@ -142,6 +148,7 @@ class Runner:
         outputs: dict[str, NodeOutput] = {}
         images: list[str] = []
         filenames: list[str] = []
+        stored: list[tuple[str, bytes, str]] = []
         for index, (file, data) in enumerate(zip(files, datas, strict=True)):
             name, content_type = file.filename, file.content_type
             if run.convert and can_convert(file, values_by_node.get(file.node, {})):
@@ -152,7 +159,10 @@ class Runner:
                                    f"could not convert {file.filename}: {exc}") from exc
                 name = converted_name(file.filename, run.convert.format)
                 content_type = "image/jpeg" if run.convert.format == "jpeg" else "image/webp"
-            images.append(pybase64.b64encode_as_string(data))
+            if run.storage is None:
+                images.append(pybase64.b64encode_as_string(data))
+            else:
+                stored.append((name, data, content_type))
             filenames.append(name)
             node_out = outputs.setdefault(file.node, _node_output(graph, file.node))
             node_out.files.append(OutputFileInfo(
@@ -164,6 +174,14 @@ class Runner:
             outputs.setdefault(node, _node_output(graph, node)).values = values
         for file in files:
             remove_local(file, self.output_roots)
+        extra: dict[str, int] = {}
+        if run.storage is not None:
+            uploading = time.monotonic()
+            images = await self.uploader.store(run.storage, stored, run.credentials)
+            extra["upload_time"] = _ms(uploading, time.monotonic())  # comfyui-api's name
+            for node_out in outputs.values():
+                for info in node_out.files:
+                    info.url = images[info.index]
         done = time.monotonic()
         fields: dict[str, Any] = {
             "id": run.id, "prompt": graph, "images": images, "filenames": filenames,
@@ -173,7 +191,7 @@ class Runner:
                 comfy_execution=result.execution_ms,
                 postprocess_time=_ms(finished, done),
                 total_time=_ms(run.received, done),
-                **run_stats(graph, result, run.received, finished, done),
+                **run_stats(graph, result, run.received, finished, done), **extra,
             ),
             "outputs": outputs,
         }

@@ -18,6 +18,7 @@ from server.media.errors import MediaError
 from server.media.limits import MediaLimits
 from server.media.names import looks_like_path, safe_upload_name
 from server.media.sniff import Sniffed, sniff
+from server.media.stored import is_stored, read_stored
 from server.security.errors import FetchError, FetchTooLarge
 from server.security.policy import Credentials
 from server.security.urlguard import UrlGuard
@@ -95,6 +96,10 @@ async def decode_media(
         raise MediaError(field, "empty", "no file given; send base64, a data URI or an http(s) URL")
     text = value.strip()
     lowered = text[:8].lower()
+    if is_stored(text):  # s3://, hf://, the configured Azure account: its SDK, its credentials
+        timeout = guard.policy.timeout if guard is not None else 30.0
+        data = await read_stored(field, text, limits, timeout)
+        return await validate_media(field, data, kind, limits=limits, source="storage")
     if lowered.startswith(("http://", "https://")):
         data = await _fetch(field, text, limits, guard, credentials)
         return await validate_media(field, data, kind, limits=limits, source="url")
@@ -108,7 +113,8 @@ async def decode_media(
             "file paths are not accepted; send base64, a data URI or an http(s) URL",
         )
     if re.match(r"^[a-z][a-z0-9+.-]{1,15}:", text, re.IGNORECASE):
-        raise MediaError(field, "unsupported_url", "only http(s) URLs can be fetched")
+        raise MediaError(field, "unsupported_url",
+                         "only http(s), s3:// and hf:// URLs can be fetched")
     data = _decode_base64(field, text, limits)
     return await validate_media(field, data, kind, limits=limits, source="base64")
 

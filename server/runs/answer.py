@@ -45,8 +45,17 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
     jobs: JobManager = request.app.state.jobs  # or SharedJobs (Redis), the same methods
     local = jobs.local
     bind(workflow=workflow)
-    background = wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
+    upload = envelope.upload
+    background = (wants_async(request) or bool(envelope.webhook or envelope.webhook_v2)
+                  or bool(upload and upload.async_))
     await check_webhooks(envelope, runner)
+    if upload is not None:
+        await runner.uploader.check(upload, envelope.upload_block)
+        if not local and (getattr(upload, "credentials", None) or envelope.credentials):
+            raise ApiError(501, "credentials_not_shared",
+                           "request credentials for uploads are not carried to shared-job "
+                           "workers (COMFYGEN_REDIS_URL): configure them in the workers' "
+                           "environment instead")
     key = request.headers.get("idempotency-key")
     digest = None
     if key is not None:
@@ -66,6 +75,7 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
     async with await admission.acquire() as slot:
         run = await build()
         run.workflow = workflow
+        run.storage, run.credentials = upload, credentials_of(envelope)
         # before a job is accepted: a model file on its way is a 503 now, not a failed job
         check_pulling(graph_model_files(run.graph), runner.models, runner.settings.retry_after)
         if not background and key is None and local:
@@ -109,6 +119,9 @@ async def request_hash(request: Request, workflow: str) -> str:
         body = hashlib.sha256(raw).hexdigest()
     if isinstance(body, dict):
         body.pop("credentials", None)
+        for name in ("s3", "azure_blob", "azure_blob_upload", "hf_upload"):
+            if isinstance(body.get(name), dict):  # an upload block's own credentials
+                body[name].pop("credentials", None)
     files = uploads_digest(getattr(request.state, "uploads", None) or {})
     payload = json.dumps({"workflow": workflow, "body": body, "files": files}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()

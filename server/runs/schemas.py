@@ -5,9 +5,18 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    model_validator,
+)
 
 from comfygen.runtime import Workflow
+from comfygen.storage import AzureBlobUpload, HfUpload, HttpUpload, S3Upload, Target
 from server.execution.outputs import ConvertOutput
 
 
@@ -29,6 +38,35 @@ class Envelope(BaseModel):
         "Headers to send when fetching media URLs that match a pattern, e.g. "
         "`{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
         "never echoed, stored or logged"))
+    s3: S3Upload | None = Field(default=None, description=(
+        "Upload the outputs to S3: `images` then holds `s3://` URLs instead of base64"))
+    azure_blob_upload: AzureBlobUpload | None = Field(
+        default=None, validation_alias=AliasChoices("azure_blob_upload", "azure_blob"),
+        description="Upload the outputs to Azure Blob Storage (`azure_blob` is accepted too)")
+    hf_upload: HfUpload | None = Field(default=None, description=(
+        "Commit the outputs to a Hugging Face repo"))
+    http_upload: HttpUpload | None = Field(default=None, description=(
+        "PUT each output to `<url_prefix>/<filename>` (headers from `credentials`)"))
+
+    @model_validator(mode="after")
+    def _one_upload(self) -> Envelope:
+        given = [n for n in UPLOAD_BLOCKS if getattr(self, n) is not None]
+        if len(given) > 1:
+            raise ValueError(f"give at most one upload block, not {' and '.join(given)}")
+        return self
+
+    @property
+    def upload(self) -> Target | None:
+        """The one upload block given, if any."""
+        return next((b for n in UPLOAD_BLOCKS if (b := getattr(self, n)) is not None), None)
+
+    @property
+    def upload_block(self) -> str:
+        """The name of the upload block given (`s3`, ...), for error locations."""
+        return next((n for n in UPLOAD_BLOCKS if getattr(self, n) is not None), "")
+
+
+UPLOAD_BLOCKS = ("s3", "azure_blob_upload", "hf_upload", "http_upload")
 
 
 class PromptRequest(Envelope):

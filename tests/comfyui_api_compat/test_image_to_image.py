@@ -3,8 +3,9 @@ encoded png / jpeg / http image url": in a raw graph on `POST /prompt`, any inpu
 loads a file from ComfyUI's input folder may be base64, a data URI or an http(s) URL.
 
 Which inputs those are comes from ComfyUI's node definitions (the upload option of the combo),
-so LoadImage and LoadImageMask are covered here without being named in comfygen. Waiting for
-the storage issue: `s3://`, Hugging Face and Azure Blob URLs (refused with 422 for now, below).
+so LoadImage and LoadImageMask are covered here without being named in comfygen. `s3://`,
+`hf://` and Azure Blob URLs are read through comfygen.storage (tests/storage runs them against
+moto's S3 server, Azurite and a local Hub); other schemes are refused (below).
 The typed endpoints' media fields are tested in tests/server/test_media.py (limits, credentials,
 redirects, multipart); the decoding rules in tests/media/.
 """
@@ -115,7 +116,7 @@ async def test_a_file_name_in_the_input_folder_stays(api: httpx.AsyncClient,
     ("Zm9v" * 40 + "A", 422, "invalid_base64"),
     (b64(b"plain text, not an image at all " * 4), 415, "unsupported_type"),
     (b64(image_bytes((1, 1, 1), size=(600, 600))), 413, "too_many_pixels"),
-    ("s3://bucket/key.png", 422, "unsupported_url"),
+    ("ftp://bucket/key.png", 422, "unsupported_url"),
     ("http://169.254.169.254/latest/meta-data/x.png", 422, "url_refused"),
 ])
 async def test_bad_values_are_4xx_naming_node_and_input(

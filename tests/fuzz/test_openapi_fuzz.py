@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import sys
 import time
@@ -35,6 +36,8 @@ async def test_schemathesis_finds_no_server_error(comfyui: ComfyUIProcess,
             "--request-timeout", "30", "--max-failures", "20", "--generation-database", "none",
             "--no-color", "--report", "ndjson", "--report-ndjson-path", str(tmp_path / "run.ndjson"),
             "--suppress-health-check", "all", cwd=tmp_path,
+            env={**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name(
+                "upload_hooks.py"))},
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         output, _ = await asyncio.wait_for(proc.communicate(), 150)
         elapsed = time.monotonic() - t0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from comfygen.storage import AzureBlobUpload, HfUpload, HttpUpload, S3Upload
 from server.execution.outputs import ConvertOutput
 from server.execution.runner import Run
 from server.jobs.manager import Submission
@@ -16,7 +17,11 @@ def dump(sub: Submission) -> dict[str, Any]:
                 "nodes": list(run.nodes) if run.nodes is not None else None,
                 "convert": run.convert.model_dump(mode="json") if run.convert else None,
                 "input": run.input,
-                "fields": [[node, name, field] for (node, name), field in run.fields.items()]},
+                "fields": [[node, name, field] for (node, name), field in run.fields.items()],
+                # without credentials (refused with shared jobs): the worker's environment's
+                "storage": ([type(run.storage).__name__, run.storage.model_dump(
+                    mode="json", by_alias=True, exclude={"credentials"})]
+                    if run.storage else None)},
         "workflow": sub.workflow, "webhook": sub.webhook, "webhook_v2": sub.webhook_v2,
         "idempotency_key": sub.idempotency_key, "request_hash": sub.request_hash,
     }
@@ -28,6 +33,14 @@ def load(data: dict[str, Any]) -> Submission:
               nodes=tuple(raw["nodes"]) if raw.get("nodes") is not None else None,
               convert=ConvertOutput(**raw["convert"]) if raw.get("convert") else None,
               input=raw.get("input"),
-              fields={(node, name): field for node, name, field in raw.get("fields") or []})
+              fields={(node, name): field for node, name, field in raw.get("fields") or []},
+              storage=_storage(raw.get("storage")))
     return Submission(run, data["workflow"], data.get("webhook"), data.get("webhook_v2"),
                       data.get("idempotency_key"), data.get("request_hash"))
+
+
+_TARGETS = {t.__name__: t for t in (S3Upload, AzureBlobUpload, HfUpload, HttpUpload)}
+
+
+def _storage(raw: list[Any] | None) -> S3Upload | AzureBlobUpload | HfUpload | HttpUpload | None:
+    return _TARGETS[raw[0]].model_validate(raw[1]) if raw else None

@@ -1,0 +1,41 @@
+"""Media inputs from object storage: `s3://`, `hf://` (and the Hub's `resolve` URLs) and blob
+URLs of the configured Azure account, read through `comfygen.storage` with the size limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from comfygen import storage
+from server.media.errors import MediaError
+from server.media.limits import MediaLimits
+
+
+def is_stored(url: str) -> bool:
+    return storage.owns(url)
+
+
+async def read_stored(field: str, url: str, limits: MediaLimits, timeout: float) -> bytes:
+    """The object's bytes; MediaError when too large, unreadable or slower than `timeout`."""
+    if not limits.allow_urls:
+        raise MediaError(field, "urls_disabled",
+                         "URL inputs are disabled here; send base64 or a data URI")
+    too_large = MediaError(field, "too_large", f"the file is larger than {limits.max_bytes} bytes")
+    try:
+        async with asyncio.timeout(timeout):
+            size, chunks = await storage.stream(url)
+            if size is not None and size > limits.max_bytes:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                raise too_large
+            data = bytearray()
+            async for chunk in chunks:
+                data += chunk
+                if len(data) > limits.max_bytes:
+                    await chunks.aclose()  # type: ignore[attr-defined]
+                    raise too_large
+    except storage.StorageError as exc:
+        raise MediaError(field, "fetch_failed", f"could not read {exc.provider} URL: "
+                         f"{exc.message}") from None
+    except TimeoutError:
+        raise MediaError(field, "fetch_timeout",
+                         f"reading the URL took longer than {timeout:g} s") from None
+    return bytes(data)
