@@ -290,6 +290,10 @@ def run_cmd(
     api_key_header: Annotated[
         str, typer.Option("--api-key-header", envvar="COMFYGEN_API_KEY_HEADER")
     ] = "X-API-Key",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the request: print the resolved input "
+                           "and the graph it would send; nothing is queued.")
+    ] = False,
 ) -> None:
     """Run a workflow on a running server: follow its progress, write its files."""
     import json
@@ -301,6 +305,15 @@ def run_cmd(
     try:
         values = parse_inputs(inputs or [])
         with Remote(server, api_key=api_key, api_key_header=api_key_header) as remote:
+            if dry_run:
+                checked = remote.validate(workflow, values)
+                if as_json:
+                    out.print_json(json.dumps(checked))
+                else:
+                    err.print(f"{workflow}: the request is valid (nothing was run)")
+                    out.print(json.dumps({"input": checked["input"]}, indent=2),
+                              highlight=False, soft_wrap=True)
+                return
             accepted = remote.submit(workflow, values)
             job_id = accepted["job_id"]
             if as_json:

@@ -131,19 +131,24 @@ def _patch_runs(doc: dict[str, Any], registry: Mapping[str, Workflow]) -> None:
         if op is not None:
             op.setdefault("parameters", []).extend(copy.deepcopy(RUN_HEADERS))
     for wf in registry.values():
-        op = paths.get(f"/workflow/{wf.path}", {}).get("post")
-        if not op or not wf.media:
-            continue
-        props: dict[str, Any] = {
-            "request": {"type": "string", "description": "The JSON envelope, e.g. "
-                        '{"input": {...}, "id": "..."}'},
-            "input": {"type": "string", "description": "The input as a JSON object"},
-        }
-        for field in sorted(wf.media):
-            props[field] = {"type": "string", "format": "binary",
-                            "description": f"The {wf.media[field].value} file for input.{field}"}
-        op["requestBody"]["content"]["multipart/form-data"] = {
-            "schema": {"type": "object", "properties": props}}
+        for path in (f"/workflow/{wf.path}", f"/workflow/{wf.path}/validate"):
+            op = paths.get(path, {}).get("post")
+            if op and wf.media:
+                _add_multipart(op, wf)
+
+
+def _add_multipart(op: dict[str, Any], wf: Workflow) -> None:
+    """The multipart form of a body with media files."""
+    props: dict[str, Any] = {
+        "request": {"type": "string", "description": "The JSON envelope, e.g. "
+                    '{"input": {...}, "id": "..."}'},
+        "input": {"type": "string", "description": "The input as a JSON object"},
+    }
+    for field in sorted(wf.media):
+        props[field] = {"type": "string", "format": "binary",
+                        "description": f"The {wf.media[field].value} file for input.{field}"}
+    op["requestBody"]["content"]["multipart/form-data"] = {
+        "schema": {"type": "object", "properties": props}}
 
 
 def _add_api_key(doc: dict[str, Any], header: str) -> None:
