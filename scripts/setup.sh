@@ -9,6 +9,9 @@
 #     `comfygen serve` launches it, so both modes install it
 #  3. test mode only: Debian's chromium, jq and curl for the browser and docs tests (no browser
 #     download), as root
+#  4. test mode only: the client generators the client tests drive, pinned, in .cache/client-tools
+#     (openapi-python-client in a virtualenv of its own: it caps typer below comfygen's; npm's
+#     openapi-typescript and typescript in a project-local node_modules)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,5 +54,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
       || echo "warning: could not install ${missing[*]}; tests that need them will fail" >&2
   else
     echo "warning: missing ${missing[*]} (sudo apt-get install ${missing[*]}); tests that need them will fail" >&2
+  fi
+fi
+
+# Client generators (tests/clients): pinned, outside comfygen's .venv, cached by their pins.
+tools=.cache/client-tools
+pins="openapi-python-client==0.29.1 openapi-typescript@7.13.0 typescript@5.9.3"
+if [ "$(cat "$tools/.installed" 2>/dev/null || true)" != "$pins" ]; then
+  mkdir -p "$tools"
+  [ -x "$tools/venv/bin/python" ] || "$PYTHON" -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "openapi-python-client==0.29.1"
+  if command -v npm >/dev/null 2>&1; then
+    npm install --silent --no-audit --no-fund --prefix "$tools/npm" \
+      "openapi-typescript@7.13.0" "typescript@5.9.3"
+    echo "$pins" > "$tools/.installed"
+  else
+    echo "warning: npm is missing (apt-get install npm); the TypeScript client test will fail" >&2
   fi
 fi

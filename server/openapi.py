@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from comfygen.comfy.errors import ComfyError
@@ -42,6 +44,12 @@ RUN_HEADERS = [
 ]
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operation id is its function's name (`get_job`, `health`): client generators
+    name their functions after it. Workflow routes set theirs (`sd35_medium_txt2img`)."""
+    return route.name
+
+
 def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) -> None:
     """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes."""
     cache: dict[str, Any] = {}
@@ -51,6 +59,7 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
             doc = get_openapi(title="comfygen", version=VERSION, description=DESCRIPTION,
                               routes=app.routes)
             _patch_runs(doc, registry)
+            _unique_operation_ids(doc)
             if settings.api_key is not None:
                 _add_api_key(doc, settings.api_key_header)
             cache["base"] = doc
@@ -149,6 +158,20 @@ def _add_multipart(op: dict[str, Any], wf: Workflow) -> None:
                         "description": f"The {wf.media[field].value} file for input.{field}"}
     op["requestBody"]["content"]["multipart/form-data"] = {
         "schema": {"type": "object", "properties": props}}
+
+
+def _unique_operation_ids(doc: dict[str, Any]) -> None:
+    """Operation ids must be unique: two routes whose functions share a name get their method
+    and path appended (`get_job_get_v2_jobs_job_id`)."""
+    ops = [(path, method, op) for path, item in doc["paths"].items()
+           for method, op in item.items() if "operationId" in op]
+    counts: dict[str, int] = {}
+    for _, _, op in ops:
+        counts[op["operationId"]] = counts.get(op["operationId"], 0) + 1
+    for path, method, op in ops:
+        if counts[op["operationId"]] > 1:
+            slug = re.sub(r"[^0-9a-z]+", "_", path.lower()).strip("_")
+            op["operationId"] = f"{op['operationId']}_{method}_{slug}"
 
 
 def _add_api_key(doc: dict[str, Any], header: str) -> None:

@@ -139,8 +139,8 @@ def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
 async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:
     """422 for a value the live ComfyUI does not offer (refreshing /object_info once first).
 
-    A model file left at its default is not checked here: ComfyUI's own validation then names
-    every missing file of the graph at once (424).
+    A model file at its default is not checked here: the model check then names every missing
+    file of the graph at once (424).
     """
     if not wf.choices:
         return
@@ -154,8 +154,12 @@ async def check_choices_in(wf: Workflow, data: WorkflowInput, node_info: ObjectI
         return
 
     def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
-        return [e for e in errors if e.field in data.model_fields_set
-                or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
+        """A model file at its default (left out, or restated as typed clients do) is left to
+        the model check, which names every missing file at once (424)."""
+        return [e for e in errors if model_folder(wf.choices[e.field].node_class,
+                                                  wf.choices[e.field].input) is None
+                or (e.field in data.model_fields_set
+                    and e.value != type(data).model_fields[e.field].default)]
 
     errors = await node_info.lookup(
         lambda nodedefs: relevant(check_choices(wf, data, nodedefs)))
