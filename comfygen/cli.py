@@ -243,6 +243,10 @@ def serve_cmd(
         typer.Option("--role", help="all (default), api (HTTP only) or worker (runs jobs); api and "
                      "worker share jobs through COMFYGEN_REDIS_URL (env COMFYGEN_ROLE)."),
     ] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Development: regenerate and remount the endpoints "
+                           "when workflow_templates/ changes.")
+    ] = False,
     root: RootOpt = None,
 ) -> None:
     """Serve the project's workflows at POST /workflow/<model>/<name> (see docs/configuration.md)."""
@@ -251,8 +255,18 @@ def serve_cmd(
     from server.settings import project_settings
 
     config = _config(root)
+    started = None
+    if reload:  # generate now; when that fails, serve the last good package and say why
+        from comfygen.reload import regenerate
+
+        started = regenerate(config)
+        if started.workflows is None:
+            _report(started.problems)
+            err.print("[yellow]the sources do not generate; serving the last good generated/ "
+                      "until they do[/yellow]")
     try:
-        workflows = load_workflows(config)
+        workflows = (started.workflows if started is not None and started.workflows is not None
+                     else load_workflows(config, check=not reload))
     except GenerationError as exc:
         _report(exc.problems)
         err.print("[red]generated/ is out of date with its sources; not serving. Run "
@@ -268,7 +282,7 @@ def serve_cmd(
         "role": role,
     }
     serve(project_settings(config.server, **{k: v for k, v in flags.items() if v is not None}),
-          workflows)
+          workflows, reload=started, project=config if reload else None)
 
 
 @app.command("run")

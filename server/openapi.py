@@ -51,14 +51,17 @@ def operation_id(route: APIRoute) -> str:
 
 
 def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) -> None:
-    """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes."""
+    """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes (or,
+    with `serve --reload`, the workflows: `app.state.registry` and the cache it clears)."""
     cache: dict[str, Any] = {}
+    app.state.openapi_cache = cache
+    app.state.registry = registry
 
     def base() -> dict[str, Any]:
         if "base" not in cache:
             doc = get_openapi(title="comfygen", version=VERSION, description=DESCRIPTION,
                               routes=app.routes)
-            _patch_runs(doc, registry)
+            _patch_runs(doc, app.state.registry)
             _unique_operation_ids(doc)
             if settings.api_key is not None:
                 _add_api_key(doc, settings.api_key_header)
@@ -69,7 +72,7 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
         if cache.get("digest") != digest or "live" not in cache:
             doc = copy.deepcopy(base())
             if nodedefs:
-                for wf in registry.values():
+                for wf in app.state.registry.values():
                     _patch_enums(doc, wf, nodedefs)
             cache["live"], cache["digest"] = doc, digest
         return cache["live"]

@@ -36,9 +36,11 @@ from server.runs.schemas import (
 )
 from server.runs.schemas import workflow_request_model as request_model
 
+PREFIX = "/workflow"
+
 
 def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
-    router = APIRouter(prefix="/workflow")
+    router = APIRouter(prefix=PREFIX)
     for key in sorted(registry):
         wf = registry[key]
         responses = {k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}
