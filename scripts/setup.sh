@@ -43,9 +43,9 @@ fi
 [ "$mode" = test ] || exit 0
 
 # Debian packages the tests drive: chromium (browser tests, the frontend reference), jq and curl
-# (the documented shell examples are run as written).
+# (the documented shell examples are run as written), npm (the TypeScript client test's tools).
 missing=()
-for cmd in chromium jq curl; do
+for cmd in chromium jq curl npm; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -61,14 +61,15 @@ fi
 tools=.cache/client-tools
 pins="openapi-python-client==0.29.1 openapi-typescript@7.13.0 typescript@5.9.3"
 if [ "$(cat "$tools/.installed" 2>/dev/null || true)" != "$pins" ]; then
-  mkdir -p "$tools"
-  [ -x "$tools/venv/bin/python" ] || "$PYTHON" -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "openapi-python-client==0.29.1"
   if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$tools"
+    [ -x "$tools/venv/bin/python" ] || .venv/bin/python -m venv "$tools/venv"
+    "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "openapi-python-client==0.29.1"
     npm install --silent --no-audit --no-fund --prefix "$tools/npm" \
       "openapi-typescript@7.13.0" "typescript@5.9.3"
     echo "$pins" > "$tools/.installed"
   else
-    echo "warning: npm is missing (apt-get install npm); the TypeScript client test will fail" >&2
+    echo "warning: npm is missing (apt-get install npm); the client tests will fail" >&2
   fi
 fi
