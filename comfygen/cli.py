@@ -361,6 +361,10 @@ def serve_cmd(
         typer.Option("--role", help="all (default), api (HTTP only) or worker (runs jobs); api and "
                      "worker share jobs through COMFYGEN_REDIS_URL (env COMFYGEN_ROLE)."),
     ] = None,
+    reload: Annotated[
+        bool, typer.Option("--reload", help="Development: regenerate and remount the endpoints "
+                           "when workflow_templates/ changes.")
+    ] = False,
     root: RootOpt = None,
 ) -> None:
     """Serve the project's workflows at POST /workflow/<model>/<name> (see docs/configuration.md)."""
@@ -369,8 +373,18 @@ def serve_cmd(
     from server.settings import project_settings
 
     config = _config(root)
+    started = None
+    if reload:  # generate now; when that fails, serve the last good package and say why
+        from comfygen.reload import regenerate
+
+        started = regenerate(config)
+        if started.workflows is None:
+            _report(started.problems)
+            err.print("[yellow]the sources do not generate; serving the last good generated/ "
+                      "until they do[/yellow]")
     try:
-        workflows = load_workflows(config)
+        workflows = (started.workflows if started is not None and started.workflows is not None
+                     else load_workflows(config, check=not reload))
     except GenerationError as exc:
         _report(exc.problems)
         err.print("[red]generated/ is out of date with its sources; not serving. Run "
@@ -389,7 +403,7 @@ def serve_cmd(
 
     table = {"models_manifest": manifest_path(config), **config.server}
     serve(project_settings(table, **{k: v for k, v in flags.items() if v is not None}),
-          workflows)
+          workflows, reload=started, project=config if reload else None)
 
 
 @app.command("run")
@@ -411,6 +425,10 @@ def run_cmd(
     api_key_header: Annotated[
         str, typer.Option("--api-key-header", envvar="COMFYGEN_API_KEY_HEADER")
     ] = "X-API-Key",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only check the request: print the resolved input "
+                           "and the graph it would send; nothing is queued.")
+    ] = False,
 ) -> None:
     """Run a workflow on a running server: follow its progress, write its files."""
     import json
@@ -422,6 +440,15 @@ def run_cmd(
     try:
         values = parse_inputs(inputs or [])
         with Remote(server, api_key=api_key, api_key_header=api_key_header) as remote:
+            if dry_run:
+                checked = remote.validate(workflow, values)
+                if as_json:
+                    out.print_json(json.dumps(checked))
+                else:
+                    err.print(f"{workflow}: the request is valid (nothing was run)")
+                    out.print(json.dumps({"input": checked["input"]}, indent=2),
+                              highlight=False, soft_wrap=True)
+                return
             accepted = remote.submit(workflow, values)
             job_id = accepted["job_id"]
             if as_json:

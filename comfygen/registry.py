@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import itertools
 import sys
 from collections.abc import Mapping
 from types import ModuleType
@@ -16,19 +17,26 @@ from comfygen.generator import stale_workflows
 from comfygen.runtime import Workflow
 
 
-def load_workflows(config: GeneratorConfig, *, check: bool = True) -> Mapping[str, Workflow]:
+def load_workflows(config: GeneratorConfig, *, check: bool = True,
+                   fresh: bool = False) -> Mapping[str, Workflow]:
     """Every workflow of the project, keyed by its path below /workflow/.
 
-    With `check`, refuse (GenerationError) a generated package older than its sources."""
+    With `check`, refuse (GenerationError) a generated package older than its sources. `fresh`
+    imports the package again under a new name (`serve --reload`): the copy already imported
+    stays as it is for whoever still uses it."""
     if check:
         stale = stale_workflows(config)
         if stale:
             raise GenerationError(stale)
-    registry = importlib.import_module(f"{_import_package(config).__name__}.registry")
+    package = _import_package(config, next(_reloads) if fresh else 0)
+    registry = importlib.import_module(f"{package.__name__}.registry")
     return registry.WORKFLOWS
 
 
-def _import_package(config: GeneratorConfig) -> ModuleType:
+_reloads = itertools.count(1)
+
+
+def _import_package(config: GeneratorConfig, generation: int = 0) -> ModuleType:
     """The generated package under a name made from its folder, so that two projects, or an
     installed package called `generated`, never shadow each other."""
     folder = config.output_path.resolve()
@@ -37,6 +45,8 @@ def _import_package(config: GeneratorConfig) -> ModuleType:
         raise GenerationError([Problem(str(folder), "no generated package here: run "
                                                     "`comfygen generate`")])
     name = f"comfygen_project_{hashlib.sha256(str(folder).encode()).hexdigest()[:12]}"
+    if generation:
+        name += f"_reload{generation}"
     module = sys.modules.get(name)
     if module is not None:
         return module

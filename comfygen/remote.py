@@ -107,6 +107,15 @@ class Remote:
                               response.status_code, response.text)
         return response.json()
 
+    def validate(self, workflow: str, inputs: dict[str, Any], *,
+                 request_id: str | None = None) -> dict[str, Any]:
+        """POST /workflow/<workflow>/validate: the dry run's 200 body (resolved input, graph);
+        a request that would fail raises RemoteError with the real call's answer."""
+        body: dict[str, Any] = {"input": inputs}
+        if request_id:
+            body["id"] = request_id
+        return self._call("POST", f"/workflow/{workflow.strip('/')}/validate", json=body).json()
+
     def events(self, job_id: str) -> Iterator[ServerEvent]:
         """The job's server-sent events until its final one."""
         kind, data = "message", ""

@@ -10,6 +10,9 @@
 #  3. test mode only: Debian's chromium, jq and curl for the browser and docs tests (no browser
 #     download), as root
 #  4. test mode only: Azurite (npm) into .cache/npm for the storage tests
+#  5. test mode only: the client generators the client tests drive, pinned, in .cache/client-tools
+#     (openapi-python-client in a virtualenv of its own: it caps typer below comfygen's; npm's
+#     openapi-typescript and typescript in a project-local node_modules)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +44,7 @@ fi
 [ "$mode" = test ] || exit 0
 
 # Debian packages the tests drive: chromium (browser tests, the frontend reference), jq and curl
-# (the documented shell examples are run as written).
+# (the documented shell examples are run as written), npm (the TypeScript client test's tools).
 missing=()
 for cmd in chromium jq curl npm; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("$cmd")
@@ -66,5 +69,22 @@ if [ "$(cat .cache/npm/.azurite-version 2>/dev/null || true)" != "$AZURITE_VERSI
       || echo "warning: could not install azurite; tests/storage will fail" >&2
   else
     echo "warning: npm is missing (apt-get install npm); tests/storage will fail" >&2
+  fi
+fi
+
+# Client generators (tests/clients): pinned, outside comfygen's .venv, cached by their pins.
+tools=.cache/client-tools
+pins="openapi-python-client==0.29.1 openapi-typescript@7.13.0 typescript@5.9.3"
+if [ "$(cat "$tools/.installed" 2>/dev/null || true)" != "$pins" ]; then
+  if command -v npm >/dev/null 2>&1; then
+    mkdir -p "$tools"
+    [ -x "$tools/venv/bin/python" ] || .venv/bin/python -m venv "$tools/venv"
+    "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "openapi-python-client==0.29.1"
+    npm install --silent --no-audit --no-fund --prefix "$tools/npm" \
+      "openapi-typescript@7.13.0" "typescript@5.9.3"
+    echo "$pins" > "$tools/.installed"
+  else
+    echo "warning: npm is missing (apt-get install npm); the client tests will fail" >&2
   fi
 fi

@@ -94,7 +94,8 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
 def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
            *, http: bool = True) -> FastAPI:
     app = FastAPI(title="comfygen", version=VERSION, lifespan=lifespan,
-                  openapi_url=None, docs_url=None, redoc_url=None)
+                  openapi_url=None, docs_url=None, redoc_url=None,
+                  generate_unique_id_function=openapi.operation_id)
     app.state.settings = settings
     app.state.registry = registry
     app.state.models = None  # the ModelPuller, set by the lifespan when models_pull is on

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import re
 from collections.abc import Mapping
 from importlib.resources import files
 from typing import Any
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from comfygen.comfy.errors import ComfyError
@@ -42,15 +44,25 @@ RUN_HEADERS = [
 ]
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's operation id is its function's name (`get_job`, `health`): client generators
+    name their functions after it. Workflow routes set theirs (`sd35_medium_txt2img`)."""
+    return route.name
+
+
 def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) -> None:
-    """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes."""
+    """Serve a live OpenAPI document: rebuilt whenever ComfyUI's /object_info changes (or,
+    with `serve --reload`, the workflows: `app.state.registry` and the cache it clears)."""
     cache: dict[str, Any] = {}
+    app.state.openapi_cache = cache
+    app.state.registry = registry
 
     def base() -> dict[str, Any]:
         if "base" not in cache:
             doc = get_openapi(title="comfygen", version=VERSION, description=DESCRIPTION,
                               routes=app.routes)
-            _patch_runs(doc, registry)
+            _patch_runs(doc, app.state.registry)
+            _unique_operation_ids(doc)
             if settings.api_key is not None:
                 _add_api_key(doc, settings.api_key_header)
             cache["base"] = doc
@@ -60,7 +72,7 @@ def install(app: FastAPI, registry: Mapping[str, Workflow], settings: Settings) 
         if cache.get("digest") != digest or "live" not in cache:
             doc = copy.deepcopy(base())
             if nodedefs:
-                for wf in registry.values():
+                for wf in app.state.registry.values():
                     _patch_enums(doc, wf, nodedefs)
             cache["live"], cache["digest"] = doc, digest
         return cache["live"]
@@ -131,19 +143,38 @@ def _patch_runs(doc: dict[str, Any], registry: Mapping[str, Workflow]) -> None:
         if op is not None:
             op.setdefault("parameters", []).extend(copy.deepcopy(RUN_HEADERS))
     for wf in registry.values():
-        op = paths.get(f"/workflow/{wf.path}", {}).get("post")
-        if not op or not wf.media:
-            continue
-        props: dict[str, Any] = {
-            "request": {"type": "string", "description": "The JSON envelope, e.g. "
-                        '{"input": {...}, "id": "..."}'},
-            "input": {"type": "string", "description": "The input as a JSON object"},
-        }
-        for field in sorted(wf.media):
-            props[field] = {"type": "string", "format": "binary",
-                            "description": f"The {wf.media[field].value} file for input.{field}"}
-        op["requestBody"]["content"]["multipart/form-data"] = {
-            "schema": {"type": "object", "properties": props}}
+        for path in (f"/workflow/{wf.path}", f"/workflow/{wf.path}/validate"):
+            op = paths.get(path, {}).get("post")
+            if op and wf.media:
+                _add_multipart(op, wf)
+
+
+def _add_multipart(op: dict[str, Any], wf: Workflow) -> None:
+    """The multipart form of a body with media files."""
+    props: dict[str, Any] = {
+        "request": {"type": "string", "description": "The JSON envelope, e.g. "
+                    '{"input": {...}, "id": "..."}'},
+        "input": {"type": "string", "description": "The input as a JSON object"},
+    }
+    for field in sorted(wf.media):
+        props[field] = {"type": "string", "format": "binary",
+                        "description": f"The {wf.media[field].value} file for input.{field}"}
+    op["requestBody"]["content"]["multipart/form-data"] = {
+        "schema": {"type": "object", "properties": props}}
+
+
+def _unique_operation_ids(doc: dict[str, Any]) -> None:
+    """Operation ids must be unique: two routes whose functions share a name get their method
+    and path appended (`get_job_get_v2_jobs_job_id`)."""
+    ops = [(path, method, op) for path, item in doc["paths"].items()
+           for method, op in item.items() if "operationId" in op]
+    counts: dict[str, int] = {}
+    for _, _, op in ops:
+        counts[op["operationId"]] = counts.get(op["operationId"], 0) + 1
+    for path, method, op in ops:
+        if counts[op["operationId"]] > 1:
+            slug = re.sub(r"[^0-9a-z]+", "_", path.lower()).strip("_")
+            op["operationId"] = f"{op['operationId']}_{method}_{slug}"
 
 
 def _add_api_key(doc: dict[str, Any], header: str) -> None:

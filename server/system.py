@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -16,7 +17,17 @@ router = APIRouter(tags=["system"])
 
 @router.get("/health", summary="Health probe",
             description="200 once ComfyUI has come up (and any warmup ran); 503 before.")
-async def health(supervisor: SupervisorDep, settings: SettingsDep) -> JSONResponse:
+async def health(request: Request, supervisor: SupervisorDep,
+                 settings: SettingsDep) -> JSONResponse:
+    response = _health(supervisor, settings)
+    reload = getattr(request.app.state, "reload", None)  # `comfygen serve --reload` only
+    if reload is not None:  # which workflows still run their last good version, and why
+        body = orjson.loads(response.body)
+        response = JSONResponse({**body, "reload": reload.state}, response.status_code)
+    return response
+
+
+def _health(supervisor: Supervisor, settings: Settings) -> JSONResponse:
     if settings.role == "api":  # no ComfyUI of its own: alive is healthy (Redis: see /ready)
         return JSONResponse({"version": VERSION, "status": "healthy", "role": "api"})
     proc = supervisor.process.proc if supervisor.process is not None else None

@@ -1,8 +1,9 @@
-"""Checks before a graph goes to ComfyUI: every model file it names must be installed.
+"""Checks before a graph goes to ComfyUI: every model file it names must be installed, and (for a
+dry run, which never reaches ComfyUI's own validation) the graph must pass ComfyUI's checks.
 
-ComfyUI's own validation misses some (newer nodes with an empty combo accept any value and fail
-only when run), so every loader input is checked against the live node definitions and all
-missing files are named at once.
+ComfyUI's own validation misses some model files (newer nodes with an empty combo accept any
+value and fail only when run), so every loader input is checked against the live node
+definitions and all missing files are named at once.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from typing import Any
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.model_files import missing_models
+from comfygen.graph_check import check_graph
 from comfygen.models.manifest import FOLDER_ALIASES
-from server.errors import ApiError, missing_model_error
+from server.errors import ApiError, from_comfy, missing_model_error
 from server.models.puller import ModelPuller
 
 
@@ -41,3 +43,14 @@ def check_pulling(files: Iterable[tuple[str, str]], puller: ModelPuller | None,
                        f"model file(s) this workflow needs are still downloading: {names}; "
                        "retry later", headers={"Retry-After": str(retry_after)},
                        downloading=busy)
+
+
+async def validate_graph(graph: Mapping[str, Any], client: ComfyClient,
+                         fields: Mapping[tuple[str, str], str] | None = None,
+                         retry_after: int = 5) -> None:
+    """Raise the answer ComfyUI's `/prompt` validation would give (400 naming node and input),
+    judged against the live node definitions (refreshed once when they find a problem)."""
+    failed = await client.node_info.lookup(
+        lambda nodedefs: [] if (found := check_graph(graph, nodedefs)).ok else [found])
+    if failed:
+        raise from_comfy(failed[0].as_error(), retry_after, fields)

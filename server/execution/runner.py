@@ -22,7 +22,7 @@ from comfygen.storage import Target
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission
 from server.execution.outputs import ConvertOutput, can_convert, convert, converted_name
-from server.execution.preflight import check_models
+from server.execution.preflight import check_models, validate_graph
 from server.execution.results import (
     NodeOutput,
     OutputFileInfo,
@@ -131,11 +131,28 @@ class Runner:
             observed.succeeded(response.stats.model_dump())
             return response
 
-    async def _run(self, run: Run, prompt_id: str) -> RunResponse:
+    async def prepare(self, run: Run) -> dict[str, Any]:
+        """The graph to send, once it passed the checks made before sending (ComfyUI up, model
+        files installed); a dry run stops here, after ComfyUI's own graph checks."""
         self.supervisor.check_available()
-        client = self.supervisor.client
         graph = name_outputs(run.graph, run.id)
-        await check_models(graph, client, run.fields, self.models, self.settings.retry_after)
+        await check_models(graph, self.supervisor.client, run.fields, self.models,
+                           self.settings.retry_after)
+        return graph
+
+    async def dry_run(self, run: Run) -> dict[str, Any]:
+        """The graph a real run would send, or the ApiError it would answer; nothing queued."""
+        try:
+            graph = await self.prepare(run)
+            await validate_graph(graph, self.supervisor.client, run.fields,
+                                 self.settings.retry_after)
+        except ComfyError as exc:
+            raise from_comfy(exc, self.settings.retry_after, run.fields) from exc
+        return graph
+
+    async def _run(self, run: Run, prompt_id: str) -> RunResponse:
+        graph = await self.prepare(run)
+        client = self.supervisor.client
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
                                   timeout=self.settings.request_timeout, extra_data=run.extra_data)

@@ -46,14 +46,20 @@ class MediaResolver:
 
     async def resolve(self, wf: Workflow, data: WorkflowInput, request_id: str,
                       client: ComfyClient, *, uploads: Mapping[str, bytes] | None = None,
-                      credentials: UrlCredentials | None = None) -> WorkflowInput:
-        """Upload every media field's content; return the input naming the uploads."""
+                      credentials: UrlCredentials | None = None,
+                      dry_run: bool = False) -> WorkflowInput:
+        """Upload every media field's content; return the input naming the uploads. A dry run
+        decodes and checks every file the same way but uploads none: each field then names the
+        file it would be uploaded as."""
         uploads = uploads or {}
         creds = merge_credentials(credentials)
         fields = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
         files = await asyncio.gather(*(
             self._decode(wf, f, uploads.get(f, getattr(data, f, None)), creds) for f in fields))
-        names = await asyncio.gather(*(self.upload(f, request_id, client) for f in files))
+        if dry_run:
+            names = [f"{UPLOAD_SUBFOLDER}/{f.upload_name(request_id)}" for f in files]
+        else:
+            names = await asyncio.gather(*(self.upload(f, request_id, client) for f in files))
         updates = dict(zip(fields, names, strict=True))
         return data.model_copy(update=updates) if updates else data
 

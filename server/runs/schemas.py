@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Literal
 
@@ -75,11 +76,27 @@ class PromptRequest(Envelope):
     prompt: dict[str, dict[str, Any]] = Field(description="API-format ComfyUI graph")
 
 
+def operation_name(workflow: Workflow) -> str:
+    """The stable, readable operation id of a workflow's endpoint: `sd3.5-medium/txt2img` is
+    `sd35_medium_txt2img` (client generators name their functions after it)."""
+    words = re.split(r"[^0-9a-z]+", workflow.path.lower().replace(".", ""))
+    return "_".join(w for w in words if w)
+
+
+def schema_name(workflow: Workflow) -> str:
+    """`Sd35MediumTxt2img`: the prefix of the workflow's schema names."""
+    return "".join(w.capitalize() for w in operation_name(workflow).split("_"))
+
+
 def workflow_request_model(workflow: Workflow) -> type[Envelope]:
-    """The envelope with this workflow's input model as `input`."""
-    name = "".join(p.capitalize() for p in workflow.path.replace(".", "_").replace("-", "_")
-                   .replace("/", "_").split("_") if p)
-    return create_model(f"{name}Request", __base__=Envelope, input=(workflow.input_model, ...))
+    """The envelope with this workflow's input model as `input`, named after the workflow
+    (`Sd35MediumTxt2imgRequest` with `Sd35MediumTxt2imgInput`): every generated module calls
+    its model `Input`, and clients need names that stay put."""
+    name = schema_name(workflow)
+    inputs = create_model(f"{name}Input", __base__=workflow.input_model,
+                          __module__=workflow.input_model.__module__)
+    inputs.__doc__ = workflow.input_model.__doc__ or f"Input of `{workflow.path}`"
+    return create_model(f"{name}Request", __base__=Envelope, input=(inputs, ...))
 
 
 def example_input(workflow: Workflow) -> dict[str, Any]:
@@ -106,3 +123,14 @@ class Accepted(BaseModel):
     events_url: str = Field(description="Server-sent events of the job")
 
 
+
+
+class DryRunResponse(BaseModel):
+    """200 of `POST /workflow/<model>/<name>/validate`: the request would run; nothing was queued."""
+
+    id: str = Field(description="The request id")
+    valid: Literal[True] = True
+    input: dict[str, Any] = Field(description=(
+        "The resolved input: defaults filled in, random seeds drawn (send it back to run exactly "
+        "this), media fields naming the file each would be uploaded as"))
+    prompt: dict[str, Any] = Field(description="The API-format graph that would be sent to ComfyUI")

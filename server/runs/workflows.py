@@ -17,32 +17,57 @@ from comfygen.runtime.choices import ChoiceError, check_choices
 from server.deps import RunnerDep
 from server.errors import ApiError, ErrorBody
 from server.execution.results import WorkflowResponse
-from server.execution.runner import Run
+from server.execution.runner import Run, Runner
 from server.media.multipart import media_route
-from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
-from server.runs.schemas import Accepted, example_input
+from server.observability import bind
+from server.runs.answer import (
+    ERROR_RESPONSES,
+    answer,
+    check_webhooks,
+    credentials_of,
+    model_response,
+)
+from server.runs.schemas import (
+    Accepted,
+    DryRunResponse,
+    Envelope,
+    example_input,
+    operation_name,
+)
 from server.runs.schemas import workflow_request_model as request_model
+
+PREFIX = "/workflow"
 
 
 def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
-    router = APIRouter(prefix="/workflow")
+    router = APIRouter(prefix=PREFIX)
     for key in sorted(registry):
         wf = registry[key]
+        responses = {k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}
+        model = request_model(wf)  # one class for both routes: one schema name
         router.add_api_route(
-            f"/{wf.path}", _endpoint(wf), methods=["POST"], summary=wf.summary,
+            f"/{wf.path}", _endpoint(wf, model), methods=["POST"], summary=wf.summary,
             route_class_override=media_route(frozenset(wf.media)) if wf.media else None,
             description=wf.description, tags=[wf.model],
-            operation_id=f"run_{wf.path.replace('/', '__').replace('.', '_').replace('-', '_')}",
-            responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted},
-                       **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
+            operation_id=operation_name(wf),
+            responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted}, **responses},
+        )
+        router.add_api_route(
+            f"/{wf.path}/validate", _dry_run_endpoint(wf, model), methods=["POST"],
+            summary=f"Dry run: {wf.summary}",
+            route_class_override=media_route(frozenset(wf.media)) if wf.media else None,
+            description=(f"Check a request for `POST /workflow/{wf.path}` without running it: "
+                         "200 with the resolved input and the graph that would be sent, or the "
+                         "error the real call would answer. Nothing is queued in ComfyUI."),
+            tags=[wf.model], operation_id=f"validate_{operation_name(wf)}",
+            responses={200: {"model": DryRunResponse},
+                       **{k: v for k, v in responses.items() if k not in (429, 500, 504)}},
         )
     return router
 
 
-def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
-    model = request_model(wf)
+def _endpoint(wf: Workflow, model: type[Envelope]) -> Callable[..., Coroutine[Any, Any, Response]]:
     examples = {"default": {"summary": "A working example", "value": {"input": example_input(wf)}}}
-    fields = {(t.node, t.input): name for name, ts in wf.targets.items() for t in ts}
 
     async def run_workflow(
         request: Request,
@@ -50,29 +75,56 @@ def _endpoint(wf: Workflow) -> Callable[..., Coroutine[Any, Any, Response]]:
         runner: RunnerDep,
     ) -> Response:
         request.state.request_id = body.id
-
-        async def build() -> Run:
-            data: WorkflowInput = body.input
-            if not request.app.state.jobs.local:
-                check_shared(wf, data, request)
-                # the node definitions a worker published (none yet: its ComfyUI validates)
-                with contextlib.suppress(ComfyError):
-                    await check_choices_in(wf, data, runner.supervisor.client.node_info)
-            else:
-                await check_live_choices(wf, data, runner.supervisor)
-            data = await runner.media.resolve(
-                wf, data, body.id, runner.supervisor.client,
-                uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body))
-            # After resolve, every media value that is set names a file it uploaded.
-            uploaded = tuple(v for f in sorted(wf.media) if (v := getattr(data, f)) is not None)
-            return Run(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
-                       convert=body.convert_output, input=data.model_dump(mode="json"),
-                       fields=fields, uploads=uploaded)
-
-        return await answer(request, body, runner, wf.path, build)
+        return await answer(request, body, runner, wf.path,
+                            lambda: prepare_run(wf, body, request, runner))
 
     run_workflow.__name__ = f"run_{wf.model}_{wf.name}"
     return run_workflow
+
+
+def _dry_run_endpoint(wf: Workflow, model: type[Envelope]
+                      ) -> Callable[..., Coroutine[Any, Any, Response]]:
+    examples = {"default": {"summary": "A working example", "value": {"input": example_input(wf)}}}
+
+    async def validate_workflow(
+        request: Request,
+        body: Annotated[model, Body(openapi_examples=examples)],  # type: ignore[valid-type]
+        runner: RunnerDep,
+    ) -> Response:
+        request.state.request_id = body.id
+        bind(workflow=wf.path)
+        await check_webhooks(body, runner)
+        runner.supervisor.check_available()
+        run = await prepare_run(wf, body, request, runner, dry_run=True)
+        graph = await runner.dry_run(run)
+        return model_response(DryRunResponse(id=body.id, input=run.input or {}, prompt=graph))
+
+    validate_workflow.__name__ = f"validate_{wf.model}_{wf.name}"
+    return validate_workflow
+
+
+async def prepare_run(wf: Workflow, body: Any, request: Request, runner: Runner, *,
+                      dry_run: bool = False) -> Run:
+    """The checks and the graph of one request, shared by the real call and its dry run: live
+    choices (422), media (413/415/422; uploaded unless a dry run), then the builder."""
+    data: WorkflowInput = body.input
+    if not request.app.state.jobs.local:
+        check_shared(wf, data, request)
+        # the node definitions a worker published (none yet: its ComfyUI validates)
+        with contextlib.suppress(ComfyError):
+            await check_choices_in(wf, data, runner.supervisor.client.node_info)
+    else:
+        await check_live_choices(wf, data, runner.supervisor)
+    data = await runner.media.resolve(
+        wf, data, body.id, runner.supervisor.client,
+        uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body),
+        dry_run=dry_run)
+    # After resolve, every media value that is set names a file it uploaded (or would).
+    uploaded = tuple(v for f in sorted(wf.media) if (v := getattr(data, f)) is not None)
+    fields = {(t.node, t.input): name for name, ts in wf.targets.items() for t in ts}
+    return Run(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
+               convert=body.convert_output, input=data.model_dump(mode="json"),
+               fields=fields, uploads=() if dry_run else uploaded)
 
 
 def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
@@ -89,8 +141,8 @@ def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
 async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:
     """422 for a value the live ComfyUI does not offer (refreshing /object_info once first).
 
-    A model file left at its default is not checked here: ComfyUI's own validation then names
-    every missing file of the graph at once (424).
+    A model file at its default is not checked here: the model check then names every missing
+    file of the graph at once (424).
     """
     if not wf.choices:
         return
@@ -104,8 +156,12 @@ async def check_choices_in(wf: Workflow, data: WorkflowInput, node_info: ObjectI
         return
 
     def relevant(errors: list[ChoiceError]) -> list[ChoiceError]:
-        return [e for e in errors if e.field in data.model_fields_set
-                or model_folder(wf.choices[e.field].node_class, wf.choices[e.field].input) is None]
+        """A model file at its default (left out, or restated as typed clients do) is left to
+        the model check, which names every missing file at once (424)."""
+        return [e for e in errors if model_folder(wf.choices[e.field].node_class,
+                                                  wf.choices[e.field].input) is None
+                or (e.field in data.model_fields_set
+                    and e.value != type(data).model_fields[e.field].default)]
 
     errors = await node_info.lookup(
         lambda nodedefs: relevant(check_choices(wf, data, nodedefs)))

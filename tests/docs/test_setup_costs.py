@@ -143,9 +143,9 @@ def test_setup_modes_install_what_they_say_once(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert calls[:2] == [PIP + ".[dev,otel]", COMFYUI]
     if os.geteuid() == 0:
-        assert calls[2:] == ["apt-get update -qq", "apt-get install -y -qq chromium jq curl"]
+        assert calls[2:] == ["apt-get update -qq", "apt-get install -y -qq chromium jq curl npm"]
     else:
-        assert calls[2:] == [] and "missing chromium jq curl" in proc.stderr
+        assert calls[2:] == [] and "missing chromium jq curl npm" in proc.stderr
 
     assert box.run("test")[0][0] == COMFYUI  # idempotent (apt-get again: the PATH has no chromium)
     assert box.run("serve")[0] == [COMFYUI]  # a test venv also serves
