@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import pybase64
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import UploadFile
 
@@ -21,7 +22,14 @@ from server.v2 import contract
 from server.v2.assets import AssetRecord, AssetStore, parse_hash
 from server.v2.views import job_view, parse_output_id
 
-router = APIRouter(prefix="/api/v2/assets", tags=["comfy-api-v2"])
+
+def operation_id(route: APIRoute) -> str:
+    """`v2_get_job`, `v2_upload`: the v2 operations apart from comfygen's own (`get_job`)."""
+    return f"v2_{route.name}"
+
+
+router = APIRouter(prefix="/api/v2/assets", tags=["comfy-api-v2"],
+                   generate_unique_id_function=operation_id)
 ENVELOPE = {"model": contract.ErrorEnvelope}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {**ENVELOPE, "description": "`unauthorized`"},

@@ -13,12 +13,12 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from server.errors import ApiError
 from server.jobs import Job, JobState
 from server.v2 import contract
-from server.v2.asset_routes import asset_store
+from server.v2.asset_routes import asset_store, operation_id
 from server.v2.events import translate
 from server.v2.submit import JobRequest, create
 from server.v2.views import STATUS, job_view
 
-router = APIRouter(prefix="/api/v2", tags=["comfy-api-v2"])
+router = APIRouter(prefix="/api/v2", tags=["comfy-api-v2"], generate_unique_id_function=operation_id)
 ENVELOPE = {"model": contract.ErrorEnvelope}
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {**ENVELOPE, "description": "`unauthorized`: the API key is missing or wrong"},

@@ -412,9 +412,10 @@ def test_settings_table_defaults_and_flags() -> None:
     help_text = subprocess.run([str(ROOT / ".venv/bin/comfygen"), "serve", "--help"],
                                capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"},
                                check=True).stdout
-    # --root picks the project to serve; it is not a setting (the page says so)
-    flags = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help", "--root"}
-    assert "--root" in help_text and "`--root`" in (DOCS / CONFIG).read_text()
+    # --root picks the project to serve, --reload watches it; neither is a setting (the page says so)
+    flags = set(re.findall(r"(--[a-z][a-z-]+)", help_text)) - {"--help", "--root", "--reload"}
+    for flag in ("--root", "--reload"):
+        assert flag in help_text and f"`{flag}`" in (DOCS / CONFIG).read_text()
     documented = {flag.strip("`") for _, flag, _ in rows if flag != "—"}
     assert documented == flags
     wrong = {name: (default, shown(Settings.model_fields[name].default))
