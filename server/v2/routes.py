@@ -73,10 +73,7 @@ async def submit_job(request: Request, body: JobRequest) -> Response:
 async def list_jobs(request: Request,
                     status: Annotated[str | None, Query(max_length=200)] = None,
                     limit: Annotated[int, Query(ge=1, le=LIST_MAX)] = 50) -> Response:
-    jobs = request.app.state.jobs
-    if not jobs.local:
-        raise ApiError(501, "not_implemented", "listing jobs is not available with shared "
-                       "jobs (COMFYGEN_REDIS_URL) yet; follow each job by its id")
+    jobs = request.app.state.jobs  # local (SQLite) or shared (Redis): the same list()
     states = None
     if status:
         wanted = {s.strip() for s in status.split(",") if s.strip()}

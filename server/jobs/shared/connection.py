@@ -52,6 +52,11 @@ class Keys:
         return f"{self.prefix}:queue"
 
     @property
+    def index(self) -> str:
+        """Job ids by creation time (a sorted set), for listing; the newest INDEX_MAX kept."""
+        return f"{self.prefix}:index"
+
+    @property
     def cancel(self) -> str:
         return f"{self.prefix}:cancel"
 

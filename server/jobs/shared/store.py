@@ -28,6 +28,8 @@ from server.jobs.shared.connection import APPEND, CREATE, TRANSITION, Keys
 
 log = logging.getLogger("comfygen.server")
 
+INDEX_MAX = 10_000  # jobs a listing can reach: older ids leave the index (their records expire)
+
 
 @dataclass(frozen=True)
 class StreamEvent:
@@ -74,7 +76,14 @@ class SharedStore:
                 args=[job_id, self.ttl, json.dumps(doc), json.dumps(sub), repr(now),
                       self.events_max, queued, "1" if idempotency_key else "0"])
             if not held:
-                return await self.require(job_id), True
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.zadd(self.keys.index, {job_id: now})
+                    pipe.zremrangebyrank(self.keys.index, 0, -INDEX_MAX - 1)
+                    pipe.hgetall(self.keys.job(job_id))
+                    *_, raw = await pipe.execute()
+                if not raw:
+                    raise JobNotFound(job_id)
+                return _job(job_id, raw), True
             first = await self._find_held(held, request_hash)
             if first is not None:
                 return first, False
@@ -187,6 +196,28 @@ class SharedStore:
         job = await self.update(job_id, ACTIVE_STATES, fields, final=event)
         assert job is not None
         return job
+
+    async def list(self, states: Iterable[JobState] | None = None, limit: int = 100) -> list[Job]:
+        """Jobs newest first, optionally only in `states`, from every replica; ids whose records
+        expired are dropped from the index on the way."""
+        wanted = set(states or ())
+        found: list[Job] = []
+        start, page = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = await self.redis.zrevrange(self.keys.index, start, start + page - 1)
+            if not ids:
+                break
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in ids:
+                    pipe.hgetall(self.keys.job(job_id))
+                raws = await pipe.execute()
+            gone = [job_id for job_id, raw in zip(ids, raws, strict=True) if not raw]
+            if gone:
+                await self.redis.zrem(self.keys.index, *gone)
+            found += [job for job_id, raw in zip(ids, raws, strict=True) if raw
+                      and (job := _job(job_id, raw)) and (not wanted or job.state in wanted)]
+            start += page - len(gone)
+        return found[:limit]
 
     async def depth(self) -> int:
         """Jobs waiting or running, across every replica."""
