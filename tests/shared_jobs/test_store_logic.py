@@ -138,3 +138,15 @@ async def test_a_capped_stream_keeps_its_final_event(store: SharedStore) -> None
     assert await store.redis.xlen(store.keys.events("j1")) <= store.events_max + 100
     events = [e async for e in store.events("j1")]
     assert events[-1].type == "succeeded" and events[-1].final and events[-2].data == {"i": 299}
+
+
+async def test_listing_is_newest_first_filtered_and_drops_expired_ids(store: SharedStore) -> None:
+    for i in range(5):
+        await create(store, job_id=f"l{i}")
+        await asyncio.sleep(0.002)  # distinct creation times
+    await store.mark_running("l3", prompt_id="p")
+    await store.redis.delete(store.keys.job("l1"))  # its record expired
+    assert [j.id for j in await store.list()] == ["l4", "l3", "l2", "l0"]
+    assert [j.id for j in await store.list([JobState.RUNNING])] == ["l3"]
+    assert [j.id for j in await store.list(limit=2)] == ["l4", "l3"]
+    assert await store.redis.zscore(store.keys.index, "l1") is None  # dropped on the way
