@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, create_model
 
 from comfygen.runtime import Workflow
 from server.execution.outputs import ConvertOutput
+from server.security.auth import CredentialEntry
 
 
 class Envelope(BaseModel):
@@ -25,10 +26,13 @@ class Envelope(BaseModel):
         "Answer 202 now, then POST `prompt.complete` or `prompt.failed` to this URL, "
         "signed per Standard Webhooks"))
     convert_output: ConvertOutput | None = None
-    credentials: dict[str, dict[str, SecretStr]] | None = Field(default=None, description=(
-        "Headers to send when fetching media URLs that match a pattern, e.g. "
-        "`{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
-        "never echoed, stored or logged"))
+    credentials: dict[str, dict[str, SecretStr]] | list[CredentialEntry] | None = Field(
+        default=None, description=(
+            "Credentials for media and model URLs that match a pattern: comfyui-api's list "
+            "`[{\"url_pattern\": \"https://bucket.example/**\", \"auth\": {\"type\": "
+            "\"bearer\", \"token\": \"...\"}}]` (types bearer, basic, header), or headers "
+            "per pattern `{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
+            "never echoed, stored or logged"))
 
 
 class PromptRequest(Envelope):
