@@ -252,3 +252,18 @@ async def test_credentials_list_form_for_model_and_media_urls(
     bad = [{"url_pattern": "https://x/**", "auth": {"type": "s3", "secret_access_key": TOKEN}}]
     r = await models_api.post("/prompt", json={"prompt": loader_graph(url), "credentials": bad})
     assert r.status_code == 422 and TOKEN not in r.text
+
+
+async def test_v2_raw_graphs_get_models_on_demand_and_media(
+        models_api: httpx.AsyncClient, comfyui: ComfyUIProcess, files: FileServer,
+        model: Callable[..., tuple[str, str]]) -> None:
+    url, name = model(size=1000)
+    r = await models_api.post("/api/v2/jobs", json={"workflow": loader_graph(url)})
+    assert r.status_code in (200, 201, 202), r.text
+    assert (comfyui.base_dir / "models" / "vae" / name).is_file()
+    ran = (await models_api.get(f"/api/v2/jobs/{r.json()['id']}/workflow")).json()
+    assert name in str(ran) and url not in str(ran)
+
+    r = await models_api.post("/api/v2/jobs", json={
+        "workflow": loader_graph("http://169.254.169.254/x.safetensors")})
+    assert r.status_code == 422 and "prompt.9.inputs.vae_name" in r.text, r.text
