@@ -25,9 +25,10 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from comfygen.comfy.model_files import LOADER_FOLDERS
+from comfygen.errors import GenerationError
 from comfygen.models.cache import ModelCache, default_cache_dir
 from comfygen.models.download import ModelError
-from comfygen.models.manifest import ModelEntry
+from comfygen.models.manifest import ModelEntry, load_manifest
 from comfygen.models.sources import SourceError, resolve_url
 from comfygen.models.store import ModelStore
 from server.errors import ApiError
@@ -93,6 +94,9 @@ class ModelsOnDemand:
                  credentials: UrlCredentials | None = None) -> None:
         self.models_dir = models_dir
         self.cache = cache
+        self.known: dict[str, ModelEntry] = {}
+        """The manifest's entries by URL: their checksum keys the cache and verifies the file,
+        and their URL (the operator's) skips the URL guard."""
         self.guard = guard
         self.credentials = merge_credentials(credentials)
         self.inflight: dict[tuple[str, str], asyncio.Future[Path]] = {}
@@ -111,7 +115,12 @@ class ModelsOnDemand:
         def cache() -> ModelCache:
             return ModelCache(settings.models_cache_dir or default_cache_dir(),
                               settings.models_cache_max_bytes)
-        return cls(models_dir, cache, guard, settings.media_url_credentials)
+        found = cls(models_dir, cache, guard, settings.media_url_credentials)
+        if settings.models_manifest is not None and settings.models_manifest.is_file():
+            with contextlib.suppress(GenerationError):  # a bad manifest: the puller says so
+                found.known = {e.url: e for e in load_manifest(settings.models_manifest).models
+                               if e.url}
+        return found
 
     @functools.cached_property
     def store(self) -> ModelStore:
@@ -179,7 +188,8 @@ class ModelsOnDemand:
 
     async def _download(self, folder: str, url: str, name: str,
                         credentials: UrlCredentials | None) -> Path:
-        https = await self.check_url(url)
+        known = self.known.get(url)
+        https = resolve_url(url) if known is not None else await self.check_url(url)
         headers = merge_credentials(self.credentials, credentials).headers_for(httpx.URL(https))
         loop = asyncio.get_running_loop()
 
@@ -189,11 +199,13 @@ class ModelsOnDemand:
             except FetchError as exc:
                 raise SourceError(f"redirected to {redact_url(target)}: {exc.message}") from None
 
-        entry = ModelEntry(folder=folder, file=name, url=url)
+        entry = ModelEntry(folder=folder, file=name, url=url, sha256=known.sha256,
+                           blake3=known.blake3, size=known.size) if known is not None \
+            else ModelEntry(folder=folder, file=name, url=url)
         started = time.monotonic()
         try:
             path = await asyncio.to_thread(self.store.ensure, entry, headers=headers,
-                                           allow=allow)
+                                           allow=None if known is not None else allow)
         except (ModelError, OSError) as exc:
             raise ModelRequestError("download_failed", f"could not download "
                                     f"{redact_url(https)}: {_redacted(str(exc), https)}",

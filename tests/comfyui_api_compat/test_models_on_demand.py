@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from server.app import create_app
@@ -27,6 +29,7 @@ from server.settings import Settings
 from tests.jobs_api.live import wait_state
 from tests.models.file_server import FileServer, Served
 from tests.server.helpers import running
+from tests.server.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.comfyui
 
@@ -267,3 +270,42 @@ async def test_v2_raw_graphs_get_models_on_demand_and_media(
     r = await models_api.post("/api/v2/jobs", json={
         "workflow": loader_graph("http://169.254.169.254/x.safetensors")})
     assert r.status_code == 422 and "prompt.9.inputs.vae_name" in r.text, r.text
+
+
+async def test_a_manifest_url_is_keyed_by_its_checksum_and_trusted(
+        make_settings: Callable[..., Settings], comfyui: ComfyUIProcess, tmp_path: Path,
+        files: FileServer, model: Callable[..., tuple[str, str]]) -> None:
+    url, name = model(size=5000)
+    digest = hashlib.sha256(files.files[f"/m/{name}"].data).hexdigest()
+    bad_url, _ = model(size=5000, wrong=True)
+    manifest = tmp_path / "models.yaml"
+    manifest.write_text(yaml.safe_dump({"models": [
+        {"folder": "vae", "file": name, "url": url, "sha256": digest},
+        {"folder": "vae", "file": "other.safetensors", "url": bad_url,
+         "sha256": hashlib.sha256(b"other").hexdigest()}]}))
+    settings = make_settings(models_dir=comfyui.base_dir / "models", models_manifest=manifest,
+                             models_cache_dir=tmp_path / "cache", media_allow_cidrs="")
+    async with running(create_app(settings, {})) as http:
+        r = await http.post("/prompt", json={"prompt": loader_graph(url)})
+        assert r.status_code == 200, r.text  # the operator's URL: not a user's, no guard
+        assert (tmp_path / "cache" / "blobs" / f"sha256-{digest}").is_file()
+        r = await http.post("/prompt", json={"prompt": loader_graph(bad_url)})
+        assert r.status_code == 400 and "sha256" in r.json()["error"], r.text  # served wrong
+
+
+async def test_downloads_are_system_events(
+        make_settings: Callable[..., Settings], comfyui: ComfyUIProcess, cache_dir: Path,
+        receiver: Receiver, model: Callable[..., tuple[str, str]]) -> None:
+    url, name = model(size=2000)
+    settings = make_settings(models_dir=comfyui.base_dir / "models", models_cache_dir=cache_dir,
+                             system_webhook_url=receiver.url,
+                             system_webhook_events="file_downloaded", webhook_allow_cidrs="")
+    async with running(create_app(settings, {})) as http:
+        r = await http.post("/download", json={"url": url + "?sig=secret-sig",
+                                               "model_type": "vae", "wait": True})
+        assert r.status_code == 200, r.text
+        await receiver.wait_for(1, 30)
+    [event] = receiver.events()
+    assert event["event"] == "storage.file_downloaded"
+    assert event["data"] == {"url": url, "folder": "vae", "filename": name, "size": 2000}
+    assert "secret-sig" not in str(receiver.received) and "secret-sig" not in r.text
