@@ -50,15 +50,16 @@ class DownloadResponse(BaseModel):
 
 
 def on_demand(request: Request) -> ModelsOnDemand:
+    """409 when the server has no models folder to write to (attached without models_dir)."""
     found: ModelsOnDemand | None = request.app.state.runner.on_demand
     if found is None:
-        raise ApiError(501, "models_on_demand_off", "downloads need a models folder this "
+        raise ApiError(409, "models_on_demand_off", "downloads need a models folder this "
                        "server writes to: set COMFYGEN_MODELS_DIR")
     return found
 
 
 def request_error(exc: ModelRequestError, field: str) -> ApiError:
-    return ApiError(exc.status, exc.reason, f"invalid request: {field}: {exc.message}",
+    return ApiError(exc.status, "invalid_model", f"invalid request: {field}: {exc.message}",
                     detail=[{"loc": ["body", field], "msg": exc.message, "type": exc.reason}],
                     field=field, reason=exc.reason)
 
@@ -69,7 +70,7 @@ def request_error(exc: ModelRequestError, field: str) -> ApiError:
                 "`/download`). By default answers 202 at once with a `status_url` to poll; "
                 "`wait: true` answers 200 when the file is there.",
     responses={200: {"model": DownloadResponse}, 202: {"model": DownloadResponse},
-               400: {"model": ErrorBody}, 422: {"model": ErrorBody}, 501: {"model": ErrorBody}},
+               400: {"model": ErrorBody}, 409: {"model": ErrorBody}, 422: {"model": ErrorBody}},
 )
 async def download(request: Request, body: DownloadRequest) -> JSONResponse:
     models = on_demand(request)
@@ -106,8 +107,9 @@ async def download(request: Request, body: DownloadRequest) -> JSONResponse:
 @router.get("/download/{download_id}", summary="A download's status",
             responses={200: {"model": DownloadResponse}, 404: {"model": ErrorBody}})
 async def download_status(request: Request, download_id: str) -> JSONResponse:
-    record = on_demand(request).downloads.get(download_id)
+    models: ModelsOnDemand | None = request.app.state.runner.on_demand
+    record = models.downloads.get(download_id) if models is not None else None
     if record is None:
-        raise ApiError(404, "not_found", f"no download {download_id!r} (statuses are kept for "
+        raise ApiError(404, "download_not_found", f"no download {download_id!r} (statuses are kept for "
                        "the last downloads of this process)")
     return JSONResponse(record.body())
