@@ -309,3 +309,18 @@ async def test_downloads_are_system_events(
     assert event["event"] == "storage.file_downloaded"
     assert event["data"] == {"url": url, "folder": "vae", "filename": name, "size": 2000}
     assert "secret-sig" not in str(receiver.received) and "secret-sig" not in r.text
+
+
+async def test_a_hugging_face_url(models_api: httpx.AsyncClient, comfyui: ComfyUIProcess,
+                                  files: FileServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = f"hf-{uuid.uuid4().hex[:8]}.safetensors"
+    files.files[f"/org/repo/resolve/v1/{name}"] = Served(os.urandom(2000))
+    monkeypatch.setenv("HF_ENDPOINT", files.url(""))  # the Hub's API, served locally
+    path = comfyui.base_dir / "models" / "loras" / name
+    try:
+        r = await models_api.post("/download", json={
+            "url": f"hf://org/repo@v1/{name}", "model_type": "loras", "wait": True})
+        assert r.status_code == 200 and r.json()["filename"] == name, r.text
+        assert path.is_file() and name in await comfy_lists(comfyui, "loras")
+    finally:
+        path.unlink(missing_ok=True)
