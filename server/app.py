@@ -19,6 +19,7 @@ from server.errors import install_handlers
 from server.execution.runner import Runner
 from server.jobs import routes as job_routes
 from server.jobs.manager import JobManager
+from server.models import routes as model_routes
 from server.models.puller import ModelPuller
 from server.runs import prompt, workflows
 from server.security import access
@@ -84,6 +85,8 @@ def create_app(settings: Settings, registry: Mapping[str, Workflow]) -> FastAPI:
             log.info("shutting down: draining background work, then stopping ComfyUI")
             if runner.models is not None:
                 await runner.models.close()
+            if runner.on_demand is not None:
+                await runner.on_demand.close()
             await runner.drain(settings.drain_timeout)
             await app.state.jobs.close()
             await supervisor.stop()
@@ -108,6 +111,7 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
         app.include_router(workflows.build_router(registry))
         app.include_router(v2_routes.router)  # Comfy API v2 (docs/comfy-api-v2.md)
         app.include_router(v2_asset_routes.router)
+        app.include_router(model_routes.router)  # POST /download (models on demand)
     openapi.install(app, registry, settings)
     access.install(app, settings)
     observability.install(app, settings)  # outermost: request ids, HTTP metrics

@@ -50,6 +50,10 @@ def _retries(value: str) -> int:
     return int(value) + 1
 
 
+def _gb(value: str) -> int | None:
+    return int(float(value) * 1024**3) or None  # 0: no limit
+
+
 def _depth(value: str) -> int:
     return int(value) or 2**31 - 1  # 0: no limit
 
@@ -58,6 +62,7 @@ CONVERTED: dict[str, tuple[str, Callable[[str], Any]]] = {
     "MAX_BODY_SIZE_MB": ("max_body_size", _mb),
     "PROMPT_WEBHOOK_RETRIES": ("webhook_max_attempts", _retries),
     "MAX_QUEUE_DEPTH": ("max_queue_size", _depth),
+    "LRU_CACHE_SIZE_GB": ("models_cache_max_bytes", _gb),
 }
 """comfyui-api name -> (setting, conversion of its value)."""
 

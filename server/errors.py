@@ -184,7 +184,7 @@ def install_handlers(app: FastAPI) -> None:
         errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
         for e in errors:
             e.pop("url", None)
-            if "credentials" in e.get("loc", ()):  # never echo what may be a secret
+            if {"credentials", "auth"} & set(e.get("loc", ())):  # never echo a secret
                 e.pop("input", None)
         shown = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'][1:] if p != 'body') or 'body'}: {e['msg']}"

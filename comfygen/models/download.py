@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -30,9 +30,11 @@ class ChecksumError(ModelError):
 
 
 def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = None,
-          size: int | None = None, progress: Progress | None = None, attempts: int = 4) -> Path:
+          size: int | None = None, progress: Progress | None = None, attempts: int = 4,
+          headers: Mapping[str, str] | None = None,
+          allow: Callable[[str], None] | None = None) -> Path:
     """The cached file for `url` (downloaded once, whoever else asks at the same time), its
-    `checksum` ((algorithm, hex)) and size verified."""
+    `checksum` ((algorithm, hex)) and size verified; `headers` and `allow` go to `open_source`."""
     key = cache.key(url, checksum)
     with cache.locked(key):
         blob = cache.blob(key)
@@ -43,7 +45,7 @@ def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = Non
             return blob
         for attempt in range(1, attempts + 1):
             try:
-                _download(cache.part(key), url, checksum, size, progress)
+                _download(cache.part(key), url, checksum, size, progress, headers, allow)
                 break
             except (httpx.TransportError, SourceError) as exc:
                 transient = isinstance(exc, httpx.TransportError)
@@ -58,14 +60,15 @@ def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = Non
 
 
 def _download(part: Path, url: str, checksum: tuple[str, str] | None, size: int | None,
-              progress: Progress | None) -> None:
+              progress: Progress | None, headers: Mapping[str, str] | None = None,
+              allow: Callable[[str], None] | None = None) -> None:
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
         part.unlink()
         offset = 0
     algorithm, expected_digest = checksum or ("sha256", None)
     digest = hasher(algorithm) if expected_digest else None
-    with open_source(url, offset) as stream:
+    with open_source(url, offset, headers=headers, allow=allow) as stream:
         mode = "ab" if stream.start else "wb"
         total = size or stream.total
         with open(part, mode) as out:

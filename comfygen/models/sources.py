@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -60,8 +60,12 @@ def _headers(url: str, offset: int) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def open_source(url: str, offset: int = 0, *, timeout: float = 60.0) -> Iterator[Stream]:
-    """Stream `url` from byte `offset` (the one place a scheme is dispatched)."""
+def open_source(url: str, offset: int = 0, *, timeout: float = 60.0,
+                headers: Mapping[str, str] | None = None,
+                allow: Callable[[str], None] | None = None) -> Iterator[Stream]:
+    """Stream `url` from byte `offset` (the one place a scheme is dispatched). `headers` are
+    added to the request (per-request credentials); `allow(url)` is called with the URL and
+    every redirect target, and refuses one by raising `SourceError` (a user's URL)."""
     scheme = urlsplit(url).scheme
     if scheme in ("s3", "az"):
         yield _stored(url, offset)
@@ -70,11 +74,15 @@ def open_source(url: str, offset: int = 0, *, timeout: float = 60.0) -> Iterator
         url = resolve_url(url)
     elif scheme not in ("http", "https"):
         raise SourceError(f"{url}: unsupported source (https://, hf://, s3://, az://)")
+    if allow is not None:
+        allow(url)
+    hooks = {"response": [_checked_redirects(allow)]} if allow is not None else {}
     with contextlib.ExitStack() as stack:
-        client = stack.enter_context(httpx.Client(follow_redirects=True, timeout=timeout))
+        client = stack.enter_context(httpx.Client(follow_redirects=True, timeout=timeout,
+                                                  event_hooks=hooks))
         try:
             response = stack.enter_context(
-                client.stream("GET", url, headers=_headers(url, offset)))
+                client.stream("GET", url, headers={**(headers or {}), **_headers(url, offset)}))
         except httpx.HTTPError as exc:
             raise SourceError(f"{_shown(url)}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 416 and offset:  # the partial file is already complete
@@ -114,6 +122,13 @@ def _reraise(url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from chunks
     except storage.StorageError as exc:
         raise SourceError(f"{_shown(url)}: {exc.message}") from None
+
+
+def _checked_redirects(allow: Callable[[str], None]) -> Callable[[httpx.Response], None]:
+    def hook(response: httpx.Response) -> None:
+        if response.is_redirect and response.has_redirect_location:
+            allow(str(response.url.join(response.headers["location"])))
+    return hook
 
 
 def _range_total(content_range: str | None) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -57,7 +58,9 @@ class ModelStore:
                 return Check(entry, FileState.WRONG_CHECKSUM, path, f"{algorithm} {got}")
         return Check(entry, FileState.PRESENT, path)
 
-    def ensure(self, entry: ModelEntry, progress: Progress | None = None) -> Path:
+    def ensure(self, entry: ModelEntry, progress: Progress | None = None, *,
+               headers: Mapping[str, str] | None = None,
+               allow: Callable[[str], None] | None = None) -> Path:
         """The entry's file in its folder: fetched (or taken from the cache) and verified when
         missing or wrong, then placed by rename (never half a file under its name)."""
         found = self.check(entry)
@@ -69,7 +72,7 @@ class ModelStore:
         if entry.url is None:
             raise ModelError(f"{entry.label}: the manifest gives no url; fill it in")
         blob = fetch(self.cache, entry.url, checksum=entry.checksum, size=entry.size,
-                     progress=progress)
+                     progress=progress, headers=headers, allow=allow)
         if entry.checksum is not None:
             algorithm, expected = entry.checksum
             got = self.verified.digest(blob, algorithm)

@@ -32,6 +32,7 @@ from server.execution.results import (
 )
 from server.execution.uploads import Uploader
 from server.media.inputs import MediaResolver
+from server.models.on_demand import ModelsOnDemand
 from server.models.puller import ModelPuller
 from server.observability import observe_run, run_stats
 from server.security import UrlCredentials
@@ -79,6 +80,13 @@ class Runner:
         self.admission = Admission(supervisor, settings.queue_limit, settings.retry_after)
         self.background: set[asyncio.Task[Any]] = set()
         self.models: ModelPuller | None = None  # model files pulled at start (models_pull)
+        self.on_demand = ModelsOnDemand.from_settings(
+            settings, self.media.guard,
+            supervisor.process.base_dir if supervisor.process is not None else None)
+        """Model files named by URL in requests (None: no models folder to write to)."""
+        if self.on_demand is not None and self.system.enabled:
+            self.on_demand.on_download = lambda data: self.system.file_event(
+                "file_downloaded", data)
 
     @property
     def input_root(self) -> Path | None:

@@ -5,17 +5,23 @@ Which inputs load a file from ComfyUI's input folder comes from the node definit
 combo: `InputDef.media_kind`, from `UPLOAD_OPTIONS`), never from a list of node names, so custom
 loaders with an upload widget are covered too. A value the node already offers (a file in the
 input folder), a link, or anything that reads as a file name stays as it is: ComfyUI validates it.
+
+Models on demand, in the same pass: a loader input (a combo of a ComfyUI model folder:
+`comfygen.comfy.model_files`) given as an http(s):// or hf:// URL is downloaded into that folder
+by the `ModelFetch` the caller passes (server/models/on_demand.py) and replaced by the file's
+name; the node definitions are then fetched again so the new file is a valid choice.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from comfygen.comfy.client import ComfyClient
+from comfygen.comfy.model_files import model_folder
 from comfygen.nodedefs import MediaKind, NodeDefs
 from server.errors import ApiError
 from server.media.decode import MediaFile, decode_media
@@ -25,6 +31,7 @@ from server.observability import metrics
 from server.security.policy import UrlCredentials, merge_credentials
 
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]{1,15}://", re.IGNORECASE)
+_MODEL_URL = re.compile(r"^(https?|hf)://", re.IGNORECASE)
 _BASE64 = re.compile(r"^[A-Za-z0-9+/=_\s-]+$")
 MIN_BASE64 = 64
 """Shorter values of the base64 alphabet are taken as file names (no image is this small)."""
@@ -44,6 +51,46 @@ class GraphMedia:
     def field(self) -> str:
         """Where the value is in the request body, e.g. `prompt.10.inputs.image`."""
         return f"prompt.{self.node}.inputs.{self.input}"
+
+
+@dataclass(frozen=True)
+class GraphModel:
+    """A loader input of a graph given as a URL: the file is downloaded into `folder`."""
+
+    node: str
+    class_type: str
+    input: str
+    folder: str
+    url: str
+
+    @property
+    def field(self) -> str:
+        return f"prompt.{self.node}.inputs.{self.input}"
+
+
+ModelFetch = Callable[[str, str, str], Awaitable[str]]
+"""(field, folder, url) -> the file name the input must name; raises ApiError naming `field`."""
+
+
+def graph_models(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphModel]:
+    """The loader inputs of `graph` given as a model URL (not one of the node's choices)."""
+    found: list[GraphModel] = []
+    for node_id, node in graph.items():
+        if not isinstance(node, Mapping) or not isinstance(node.get("inputs"), Mapping):
+            continue
+        nodedef = nodedefs.get(str(node.get("class_type")))
+        if nodedef is None:
+            continue
+        for name, value in node["inputs"].items():
+            idef = nodedef.input(name)
+            if idef is None or idef.kind != "COMBO" or idef.section == "hidden" \
+                    or not isinstance(value, str) or value in (idef.choices or ()):
+                continue
+            folder = model_folder(nodedef.class_type, name)
+            if folder is not None and _MODEL_URL.match(value.strip()):
+                found.append(GraphModel(str(node_id), nodedef.class_type, name, folder,
+                                        value.strip()))
+    return found
 
 
 def carries_content(value: str, offered: tuple[Any, ...] | None) -> bool:
@@ -83,10 +130,15 @@ async def resolve_graph_media(
     client: ComfyClient,
     *,
     credentials: UrlCredentials | None = None,
+    models: ModelFetch | None = None,
 ) -> tuple[str, ...]:
     """Decode, check and upload every media value of `graph`, writing the uploaded file's name
     in its place (the graph is changed in place); the names uploaded. Raises ApiError 413, 415
-    or 422 naming the node and input of a bad value (nothing is uploaded then)."""
+    or 422 naming the node and input of a bad value (nothing is uploaded then). Model URLs are
+    downloaded by `models` first (without it, a model URL is a 422)."""
+    wanted = graph_models(graph, nodedefs)
+    if wanted:
+        await resolve_graph_models(graph, wanted, models, client)
     items = graph_media(graph, nodedefs)
     if not items:
         return ()
@@ -109,6 +161,22 @@ async def resolve_graph_media(
     for item, name in zip(items, names, strict=True):
         graph[item.node]["inputs"][item.input] = name
     return tuple(names)
+
+
+async def resolve_graph_models(graph: dict[str, Any], wanted: list[GraphModel],
+                               models: ModelFetch | None, client: ComfyClient) -> None:
+    """Download the models `wanted`, name them in `graph`, refresh the node definitions."""
+    if models is None:
+        first = wanted[0]
+        raise ApiError(422, "models_on_demand_off",
+                       f"invalid request: {first.field} ({first.class_type}): a model URL "
+                       "needs a models folder this server writes to (COMFYGEN_MODELS_DIR); "
+                       "send the name of an installed model",
+                       field=first.field, reason="models_on_demand_off")
+    names = await asyncio.gather(*(models(m.field, m.folder, m.url) for m in wanted))
+    for item, name in zip(wanted, names, strict=True):
+        graph[item.node]["inputs"][item.input] = name
+    await client.node_info.get(refresh=True)  # ComfyUI lists the new files now
 
 
 def graph_media_error(item: GraphMedia, exc: MediaError) -> ApiError:

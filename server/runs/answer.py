@@ -24,6 +24,7 @@ from server.media.multipart import uploads_digest
 from server.observability import bind
 from server.runs.schemas import Accepted, Envelope
 from server.security import FetchError, UrlCredentials, UrlRefused
+from server.security.auth import list_credentials
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -36,7 +37,11 @@ def wants_async(request: Request) -> bool:
 
 
 def credentials_of(envelope: Envelope) -> UrlCredentials | None:
-    return UrlCredentials(envelope.credentials) if envelope.credentials else None
+    if not envelope.credentials:
+        return None
+    if isinstance(envelope.credentials, list):
+        return list_credentials(envelope.credentials)
+    return UrlCredentials(envelope.credentials)
 
 
 async def answer(request: Request, envelope: Envelope, runner: Runner, workflow: str,

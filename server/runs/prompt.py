@@ -13,7 +13,7 @@ from server.deps import RunnerDep
 from server.errors import ApiError, ErrorBody
 from server.execution.results import RunResponse
 from server.execution.runner import Run, Runner
-from server.media.graph import graph_media, resolve_graph_media
+from server.media.graph import graph_media, graph_models, resolve_graph_media
 from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
 from server.runs.schemas import Accepted, PromptRequest
 from server.security import UrlCredentials
@@ -26,7 +26,9 @@ router = APIRouter(tags=["prompt"])
     description="Run an API-format ComfyUI graph. Every file any node outputs is returned. "
                 "An input of a node that loads a file (LoadImage, LoadImageMask, video and "
                 "audio loaders) may be base64, a data URI or an http(s) URL: it is checked and "
-                "uploaded, and the input names the upload. "
+                "uploaded, and the input names the upload. A loader input (checkpoint, LoRA, VAE, "
+                "...) may be an http(s):// or hf:// URL: the file is downloaded into its models "
+                "folder (once, cached) and the input names it. "
                 "`Prefer: respond-async` answers 202 with a job to follow.",
     responses={200: {"model": RunResponse}, 202: {"model": Accepted},
                **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
@@ -53,7 +55,7 @@ async def prompt_media(request: Request, graph: dict[str, Any], request_id: str,
     except ComfyError:
         return ()
     if not request.app.state.jobs.local:
-        given = graph_media(graph, nodedefs)
+        given = [*graph_media(graph, nodedefs), *graph_models(graph, nodedefs)]
         if given:
             names = ", ".join(item.field for item in given)
             raise ApiError(501, "media_not_shared",
@@ -61,5 +63,6 @@ async def prompt_media(request: Request, graph: dict[str, Any], request_id: str,
                            "(COMFYGEN_REDIS_URL) yet: send file names, or use a single-machine "
                            "server")
         return ()
+    models = runner.on_demand.for_graph(credentials) if runner.on_demand is not None else None
     return await resolve_graph_media(graph, nodedefs, runner.media, request_id, client,
-                                     credentials=credentials)
+                                     credentials=credentials, models=models)

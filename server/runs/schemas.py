@@ -19,6 +19,7 @@ from pydantic import (
 from comfygen.runtime import Workflow
 from comfygen.storage import AzureBlobUpload, HfUpload, HttpUpload, S3Upload, Target
 from server.execution.outputs import ConvertOutput
+from server.security.auth import CredentialEntry
 
 
 class Envelope(BaseModel):
@@ -35,10 +36,13 @@ class Envelope(BaseModel):
         "Answer 202 now, then POST `prompt.complete` or `prompt.failed` to this URL, "
         "signed per Standard Webhooks"))
     convert_output: ConvertOutput | None = None
-    credentials: dict[str, dict[str, SecretStr]] | None = Field(default=None, description=(
-        "Headers to send when fetching media URLs that match a pattern, e.g. "
-        "`{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
-        "never echoed, stored or logged"))
+    credentials: dict[str, dict[str, SecretStr]] | list[CredentialEntry] | None = Field(
+        default=None, description=(
+            "Credentials for media and model URLs that match a pattern: comfyui-api's list "
+            "`[{\"url_pattern\": \"https://bucket.example/**\", \"auth\": {\"type\": "
+            "\"bearer\", \"token\": \"...\"}}]` (types bearer, basic, header), or headers "
+            "per pattern `{\"https://bucket.example/*\": {\"Authorization\": \"Bearer ...\"}}`; "
+            "never echoed, stored or logged"))
     s3: S3Upload | None = Field(default=None, description=(
         "Upload the outputs to S3: `images` then holds `s3://` URLs instead of base64"))
     azure_blob_upload: AzureBlobUpload | None = Field(

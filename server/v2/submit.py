@@ -2,7 +2,8 @@
 
 Order: the body's shape (422 `invalid_request`), the Idempotency-Key (single use, 422
 `idempotency_key_reuse`), the graph (raw, UI-converted or a typed workflow's), its `core/ASSET`
-references (422 `missing_asset`), its validation against the live node definitions (422
+references (422 `missing_asset`), media values and model URLs as on `/prompt`
+(`server.media.graph`), its validation against the live node definitions (422
 `invalid_workflow`), admission (429 `queue_full`), then the same `submit` as `/jobs`."""
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from server.errors import ApiError
 from server.execution.runner import Run, Runner
 from server.jobs import Job
 from server.jobs.manager import Submission
+from server.media.graph import resolve_graph_media
 from server.security import FetchError, UrlRefused
 from server.v2.assets import AssetStore, display_name
 
@@ -92,6 +94,8 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
     run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow, extra_data=extra)
     try:
         run.uploads = await resolve_assets(graph, assets, runner, jobs.local)
+        if workflow == "prompt" and jobs.local:
+            run.uploads += await graph_conveniences(graph, run.id, runner)
         await validate(graph, runner, jobs.local)
         if jobs.local:
             runner.supervisor.check_available()
@@ -235,6 +239,16 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runne
         runner.remove_uploads(Run(id="", graph={}, uploads=tuple(uploaded)))
         raise
     return tuple(uploaded)
+
+
+async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner
+                             ) -> tuple[str, ...]:
+    """The media values (base64, data URI, URL) and model URLs of a raw graph, as on
+    `POST /prompt` (`server.media.graph`); the names uploaded."""
+    defs = await nodedefs(runner)
+    models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
+    return await resolve_graph_media(graph, defs, runner.media, run_id,
+                                     runner.supervisor.client, models=models)
 
 
 async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:

@@ -61,6 +61,8 @@ def test_renamed_variable_is_read_and_comfygen_name_wins(
     ({"PROMPT_WEBHOOK_RETRIES": "3"}, "webhook_max_attempts", 4),
     ({"MAX_QUEUE_DEPTH": "5"}, "max_queue_size", 5),
     ({"MAX_QUEUE_DEPTH": "0"}, "max_queue_size", 2**31 - 1),  # no limit
+    ({"LRU_CACHE_SIZE_GB": "1.5"}, "models_cache_max_bytes", 3 * 2**29),
+    ({"LRU_CACHE_SIZE_GB": "0"}, "models_cache_max_bytes", None),  # no limit
     ({"STARTUP_CHECK_INTERVAL_S": "2", "STARTUP_CHECK_MAX_TRIES": "30"}, "startup_timeout", 60),
     ({"STARTUP_CHECK_MAX_TRIES": "30"}, "startup_timeout", 30),
     ({"LOG_LEVEL": "WARN"}, "log_level", "warning"),
