@@ -52,6 +52,8 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def models_api(make_settings: Callable[..., Settings], comfyui: ComfyUIProcess,
                      cache_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = make_settings(models_dir=comfyui.base_dir / "models", models_cache_dir=cache_dir)
+    # The tests look into models/vae whichever runs first (the suite spreads them over workers).
+    (comfyui.base_dir / "models" / "vae").mkdir(parents=True, exist_ok=True)
     async with running(create_app(settings, {})) as http:
         yield http
 
