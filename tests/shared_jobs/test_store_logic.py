@@ -138,3 +138,28 @@ async def test_a_capped_stream_keeps_its_final_event(store: SharedStore) -> None
     assert await store.redis.xlen(store.keys.events("j1")) <= store.events_max + 100
     events = [e async for e in store.events("j1")]
     assert events[-1].type == "succeeded" and events[-1].final and events[-2].data == {"i": 299}
+
+
+async def test_a_burst_of_events_is_one_script_call_in_order(store: SharedStore) -> None:
+    await create(store)
+    await create(store, job_id="j2")
+    await store.succeed("j2", {"images": []})
+    calls = 0
+    append = store._append
+
+    async def counted(**kw: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await append(**kw)
+
+    store._append = counted  # type: ignore[method-assign]
+    for i in range(5):  # queued together: one burst (the writer starts at the next await)
+        store.publish("j1", "progress", {"i": i})
+        store.publish("j2", "executing", {"node": "9"})  # after its final event: dropped
+    await store.flush()
+    assert calls == 1
+    await store.succeed("j1", {"images": []})
+    assert [e.data for e in [e async for e in store.events("j1")][1:-1]] == [
+        {"i": i} for i in range(5)]
+    assert [f["type"] for _, f in await store.redis.xrange(store.keys.events("j2"))] == [
+        "queued", "succeeded"]

@@ -169,6 +169,8 @@ class SharedJobs:
                            f"follow it at /jobs/{job_id}", job_id=job_id) from None
 
     async def _wait(self, job_id: str) -> Job:
+        """The record read before following the events and once after the final one (the
+        script that appended it made the record final): no polling, no pause on the way out."""
         pause = 0.0
         while True:
             await asyncio.sleep(pause)
@@ -176,9 +178,12 @@ class SharedJobs:
                 job = await self.store.require(job_id)
                 if job.terminal:
                     return job
-            async for _event in self.store.events(job_id):
-                pass
-            pause = 0.05  # the stream ended without the record being final: Redis trouble
+            final = False
+            async for event in self.store.events(job_id):
+                final = event.final
+            # at the final event the record is final: read it at once; else (its stream
+            # expired, Redis trouble) again after a short pause
+            pause = 0.0 if final else 0.05
 
     async def cancel(self, job_id: str) -> tuple[Job, str]:
         """Record the cancellation (with its final event), then tell the worker running it
