@@ -13,7 +13,13 @@ import pytest
 from server.errors import ApiError
 from server.execution.runner import Run
 from server.jobs.manager import Submission, webhook_id
-from server.jobs.models import IdempotencyConflict, InvalidTransition, JobState, Progress
+from server.jobs.models import (
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    JobState,
+    Progress,
+)
 from server.jobs.shared import codec
 from server.jobs.shared.connection import Keys
 from server.jobs.shared.front import SharedAdmission
@@ -163,3 +169,21 @@ async def test_a_burst_of_events_is_one_script_call_in_order(store: SharedStore)
         {"i": i} for i in range(5)]
     assert [f["type"] for _, f in await store.redis.xrange(store.keys.events("j2"))] == [
         "queued", "succeeded"]
+
+
+async def test_a_waiter_gets_the_final_record_with_the_final_event(store: SharedStore) -> None:
+    await create(store)
+    waiter = asyncio.create_task(store.until_final("j1", block=2000))
+    await asyncio.sleep(0.05)
+    store.publish("j1", "executing", {"node": "1"})
+    await store.flush()
+    assert not waiter.done()
+    t0 = time.monotonic()
+    await store.succeed("j1", {"images": ["a"]})
+    job = await asyncio.wait_for(waiter, 1)
+    assert time.monotonic() - t0 < 0.5  # woken by the event, not by a timeout or a poll
+    assert job.state is JobState.SUCCEEDED and job.result == {"images": ["a"]}
+    assert (await store.until_final("j1")).result == {"images": ["a"]}  # already final
+    await store.redis.delete(store.keys.job("j1"))
+    with pytest.raises(JobNotFound):
+        await store.until_final("j1")

@@ -7,7 +7,6 @@ It has the methods `answer()` and the `/jobs` routes use on the local `JobManage
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -158,32 +157,15 @@ class SharedJobs:
             request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub))
 
     async def wait(self, job_id: str) -> Job:
-        """Until the job is final (followed through its event stream); its record. A 504 after
+        """Until the job is final (woken by its event stream); its record. A 504 after
         `request_timeout` (no worker took it, or a long backlog): the job goes on."""
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                return await self._wait(job_id)
+                return await self.store.until_final(job_id)
         except TimeoutError:
             raise ApiError(504, "timeout", f"job {job_id} did not finish within "
                            f"{self.settings.request_timeout:g} s; it is still queued or running: "
                            f"follow it at /jobs/{job_id}", job_id=job_id) from None
-
-    async def _wait(self, job_id: str) -> Job:
-        """The record read before following the events and once after the final one (the
-        script that appended it made the record final): no polling, no pause on the way out."""
-        pause = 0.0
-        while True:
-            await asyncio.sleep(pause)
-            with contextlib.suppress(RedisError):
-                job = await self.store.require(job_id)
-                if job.terminal:
-                    return job
-            final = False
-            async for event in self.store.events(job_id):
-                final = event.final
-            # at the final event the record is final: read it at once; else (its stream
-            # expired, Redis trouble) again after a short pause
-            pause = 0.0 if final else 0.05
 
     async def cancel(self, job_id: str) -> tuple[Job, str]:
         """Record the cancellation (with its final event), then tell the worker running it

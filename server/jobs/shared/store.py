@@ -248,6 +248,30 @@ class SharedStore:
             args += [type, _dumps(data)]
         return await self._append(keys=keys, args=args)
 
+    async def until_final(self, job_id: str, *, block: int = 1000) -> Job:
+        """The record once final, woken by the job's events: each blocking XREAD is pipelined
+        with the record's HGETALL, which Redis runs right after the read returns, so the read
+        that returns the final event also brings the final record (the script that appended
+        the event made it final): one round trip, no polling. `JobNotFound` when it expired;
+        Redis errors are waited out (the caller has its own timeout)."""
+        key, record = self.keys.events(job_id), self.keys.job(job_id)
+        last = "0-0"
+        while True:
+            try:
+                async with self.reader.pipeline(transaction=False) as pipe:
+                    answer, raw = await pipe.xread({key: last}, count=100, block=block).hgetall(
+                        record).execute()
+            except RedisError:
+                await asyncio.sleep(0.5)
+                continue
+            if not raw:
+                raise JobNotFound(job_id)
+            job = _job(job_id, raw)
+            if job.terminal:
+                return job
+            for _stream, entries in answer or []:
+                last = entries[-1][0]
+
     async def events(self, job_id: str, after: str | None = None, *,
                      block: int = 1000) -> AsyncIterator[StreamEvent]:
         """The job's events after entry id `after` (all of them without), then live ones, until
