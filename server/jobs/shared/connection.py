@@ -125,14 +125,22 @@ end
 return 1
 """
 
-# KEYS: job, events. ARGV: events maxlen, ttl, type, data.
-# Appends a (non-final) event while the job is queued or running; after its final event (late
-# progress of a finished prompt, a requeue after another worker finished it) nothing: returns ''.
+# KEYS: job, events of each event (a pair per event). ARGV: events maxlen, ttl, then type, data
+# of each event. Appends the (non-final) events of a burst in one call, each while its job is
+# queued or running; after its final event (late progress of a finished prompt, a requeue after
+# another worker finished it) nothing. Returns each event's entry id ('' when dropped).
 APPEND = """
-local state = redis.call('HGET', KEYS[1], 'state')
-if state ~= 'queued' and state ~= 'running' then return '' end
-local entry = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', 'type', ARGV[3],
-                         'data', ARGV[4], 'final', '0')
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-return entry
+local ids = {}
+for i = 1, #KEYS, 2 do
+  local n = i + 2
+  local state = redis.call('HGET', KEYS[i], 'state')
+  if state == 'queued' or state == 'running' then
+    ids[#ids + 1] = redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*',
+                               'type', ARGV[n], 'data', ARGV[n + 1], 'final', '0')
+    redis.call('EXPIRE', KEYS[i + 1], ARGV[2])
+  else
+    ids[#ids + 1] = ''
+  end
+end
+return ids
 """

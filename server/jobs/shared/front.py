@@ -7,7 +7,6 @@ It has the methods `answer()` and the `/jobs` routes use on the local `JobManage
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -158,27 +157,15 @@ class SharedJobs:
             request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub))
 
     async def wait(self, job_id: str) -> Job:
-        """Until the job is final (followed through its event stream); its record. A 504 after
+        """Until the job is final (woken by its event stream); its record. A 504 after
         `request_timeout` (no worker took it, or a long backlog): the job goes on."""
         try:
             async with asyncio.timeout(self.settings.request_timeout):
-                return await self._wait(job_id)
+                return await self.store.until_final(job_id)
         except TimeoutError:
             raise ApiError(504, "timeout", f"job {job_id} did not finish within "
                            f"{self.settings.request_timeout:g} s; it is still queued or running: "
                            f"follow it at /jobs/{job_id}", job_id=job_id) from None
-
-    async def _wait(self, job_id: str) -> Job:
-        pause = 0.0
-        while True:
-            await asyncio.sleep(pause)
-            with contextlib.suppress(RedisError):
-                job = await self.store.require(job_id)
-                if job.terminal:
-                    return job
-            async for _event in self.store.events(job_id):
-                pass
-            pause = 0.05  # the stream ended without the record being final: Redis trouble
 
     async def cancel(self, job_id: str) -> tuple[Job, str]:
         """Record the cancellation (with its final event), then tell the worker running it

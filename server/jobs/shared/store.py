@@ -249,25 +249,59 @@ class SharedStore:
                 await self._writer
 
     async def _write_events(self) -> None:
+        """Everything queued so far in one script call (a burst of ComfyUI messages costs one
+        round trip), in order; a Redis error retries the burst, then gives it up (logged)."""
         while True:
-            job_id, type, data = await self._outbox.get()
+            burst = [await self._outbox.get()]
+            while not self._outbox.empty() and len(burst) < 100:
+                burst.append(self._outbox.get_nowait())
             try:
                 for wait in (0.1, 0.2, 0.5, 1, 1, 2, 2, 5, 5, 10, 10, 0):
                     try:
-                        await self.append(job_id, type, data)
+                        await self.append(burst)
                         break
                     except RedisError as exc:
                         if not wait:
-                            log.error("job %s: event %s lost: %s", job_id, type, exc)
+                            log.error("events lost (%s): %s", ", ".join(
+                                f"job {job_id} {type}" for job_id, type, _ in burst), exc)
                         await asyncio.sleep(wait)
             finally:
-                self._outbox.task_done()
+                for _ in burst:
+                    self._outbox.task_done()
 
-    async def append(self, job_id: str, type: str, data: dict[str, Any]) -> str:
-        """One event that does not end the job, while it runs or waits (final events come with
-        the state change; nothing follows them). Its entry id, or '' when dropped."""
-        return await self._append(keys=[self.keys.job(job_id), self.keys.events(job_id)],
-                                  args=[self.events_max, self.ttl, type, _dumps(data)])
+    async def append(self, events: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Events that do not end their job, while it runs or waits (final events come with
+        the state change; nothing follows them). Their entry ids ('' for one dropped)."""
+        keys: list[str] = []
+        args: list[Any] = [self.events_max, self.ttl]
+        for job_id, type, data in events:
+            keys += [self.keys.job(job_id), self.keys.events(job_id)]
+            args += [type, _dumps(data)]
+        return await self._append(keys=keys, args=args)
+
+    async def until_final(self, job_id: str, *, block: int = 1000) -> Job:
+        """The record once final, woken by the job's events: each blocking XREAD is pipelined
+        with the record's HGETALL, which Redis runs right after the read returns, so the read
+        that returns the final event also brings the final record (the script that appended
+        the event made it final): one round trip, no polling. `JobNotFound` when it expired;
+        Redis errors are waited out (the caller has its own timeout)."""
+        key, record = self.keys.events(job_id), self.keys.job(job_id)
+        last = "0-0"
+        while True:
+            try:
+                async with self.reader.pipeline(transaction=False) as pipe:
+                    answer, raw = await pipe.xread({key: last}, count=100, block=block).hgetall(
+                        record).execute()
+            except RedisError:
+                await asyncio.sleep(0.5)
+                continue
+            if not raw:
+                raise JobNotFound(job_id)
+            job = _job(job_id, raw)
+            if job.terminal:
+                return job
+            for _stream, entries in answer or []:
+                last = entries[-1][0]
 
     async def events(self, job_id: str, after: str | None = None, *,
                      block: int = 1000) -> AsyncIterator[StreamEvent]:

@@ -201,9 +201,10 @@ class SharedWorker(JobManager):
             beat.cancel()
             if finished or not self.stopping:
                 await self.store.flush()
-                with contextlib.suppress(RedisError):
-                    await self.redis.xack(self.keys.queue, GROUP, entry)
-                    await self.redis.xdel(self.keys.queue, entry)
+                with contextlib.suppress(RedisError):  # one round trip, both or neither
+                    async with self.redis.pipeline(transaction=True) as done:
+                        await done.xack(self.keys.queue, GROUP, entry).xdel(
+                            self.keys.queue, entry).execute()
 
     async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
         if self.stopping and exc.type == "server_stopped":
