@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterator
 
 import httpx
@@ -16,14 +17,24 @@ def server() -> Iterator[LoopbackServer]:
         yield srv
 
 
-@pytest.fixture
-def no_connections(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Fail any request that reaches httpx's send (i.e. would open a connection)."""
-    attempts: list[str] = []
+WATCHED = contextvars.ContextVar("no_connections_watched", default=False)
 
-    async def refuse(self: httpx.AsyncClient, request: httpx.Request, **kwargs: object) -> None:
+
+@pytest.fixture
+def no_connections(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Fail any request the test makes that reaches httpx's send (i.e. would open a
+    connection). Only the test's own: tasks started before it (the probes of a session-wide
+    server's supervisor, say) started in a context without the mark and go through."""
+    attempts: list[str] = []
+    send = httpx.AsyncClient.send
+
+    async def refuse(self: httpx.AsyncClient, request: httpx.Request, **kwargs: object) -> object:
+        if not WATCHED.get():
+            return await send(self, request, **kwargs)
         attempts.append(str(request.url))
         raise AssertionError(f"a connection was attempted to {request.url}")
 
     monkeypatch.setattr(httpx.AsyncClient, "send", refuse)
-    return attempts
+    token = WATCHED.set(True)
+    yield attempts
+    WATCHED.reset(token)
