@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.model_files import model_folder
-from comfygen.nodedefs import MediaKind, NodeDefs
+from comfygen.nodedefs import InputDef, MediaKind, NodeDef, NodeDefs
 from server.errors import ApiError
 from server.media.decode import MediaFile, decode_media
 from server.media.errors import MediaError
@@ -72,9 +72,10 @@ ModelFetch = Callable[[str, str, str], Awaitable[str]]
 """(field, folder, url) -> the file name the input must name; raises ApiError naming `field`."""
 
 
-def graph_models(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphModel]:
-    """The loader inputs of `graph` given as a model URL (not one of the node's choices)."""
-    found: list[GraphModel] = []
+def _string_inputs(graph: Mapping[str, Any], nodedefs: NodeDefs
+                   ) -> Iterator[tuple[str, NodeDef, str, str, InputDef]]:
+    """(node id, its definition, input name, value, input definition) of every string input of
+    a node ComfyUI knows: the one walk over a raw graph that media and models share."""
     for node_id, node in graph.items():
         if not isinstance(node, Mapping) or not isinstance(node.get("inputs"), Mapping):
             continue
@@ -83,13 +84,19 @@ def graph_models(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphMode
             continue
         for name, value in node["inputs"].items():
             idef = nodedef.input(name)
-            if idef is None or idef.kind != "COMBO" or idef.section == "hidden" \
-                    or not isinstance(value, str) or value in (idef.choices or ()):
-                continue
-            folder = model_folder(nodedef.class_type, name)
-            if folder is not None and _MODEL_URL.match(value.strip()):
-                found.append(GraphModel(str(node_id), nodedef.class_type, name, folder,
-                                        value.strip()))
+            if idef is not None and isinstance(value, str):
+                yield str(node_id), nodedef, name, value, idef
+
+
+def graph_models(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphModel]:
+    """The loader inputs of `graph` given as a model URL (not one of the node's choices)."""
+    found: list[GraphModel] = []
+    for node_id, nodedef, name, value, idef in _string_inputs(graph, nodedefs):
+        if idef.kind != "COMBO" or idef.section == "hidden" or value in (idef.choices or ()):
+            continue
+        folder = model_folder(nodedef.class_type, name)
+        if folder is not None and _MODEL_URL.match(value.strip()):
+            found.append(GraphModel(node_id, nodedef.class_type, name, folder, value.strip()))
     return found
 
 
@@ -105,21 +112,9 @@ def carries_content(value: str, offered: tuple[Any, ...] | None) -> bool:
 
 def graph_media(graph: Mapping[str, Any], nodedefs: NodeDefs) -> list[GraphMedia]:
     """The file-loading inputs of `graph` whose value must be fetched or decoded, in node order."""
-    found: list[GraphMedia] = []
-    for node_id, node in graph.items():
-        if not isinstance(node, Mapping) or not isinstance(node.get("inputs"), Mapping):
-            continue
-        nodedef = nodedefs.get(str(node.get("class_type")))
-        if nodedef is None:
-            continue
-        for name, value in node["inputs"].items():
-            idef = nodedef.input(name)
-            kind = idef.media_kind if idef is not None else None
-            if kind is None or not isinstance(value, str):
-                continue
-            if carries_content(value, idef.choices if idef is not None else None):
-                found.append(GraphMedia(str(node_id), nodedef.class_type, name, kind, value))
-    return found
+    return [GraphMedia(node_id, nodedef.class_type, name, idef.media_kind, value)
+            for node_id, nodedef, name, value, idef in _string_inputs(graph, nodedefs)
+            if idef.media_kind is not None and carries_content(value, idef.choices)]
 
 
 async def resolve_graph_media(
