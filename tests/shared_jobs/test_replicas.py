@@ -7,6 +7,8 @@ import base64
 import io
 import random
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -152,6 +154,21 @@ async def test_idempotency_key_through_the_other_replica(
         assert len({r.json()["job_id"] for r in rs}) == 1
 
 
+async def event_ids(http: httpx.AsyncClient, url: str, **kwargs: Any
+                    ) -> AsyncIterator[tuple[str, str]]:
+    """(id, event) of each event of a stream; leaving the loop drops the connection."""
+    async with http.stream("GET", url, **kwargs) as response:
+        event_id, kind = None, None
+        async for line in response.aiter_lines():
+            if line.startswith("id:"):
+                event_id = line[3:].strip()
+            elif line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line == "" and event_id:
+                yield event_id, kind
+                event_id = None
+
+
 async def test_sse_resumes_on_the_other_replica(valkey: Valkey, comfyui: ComfyUIProcess,
                                                 comfyui2: ComfyUIProcess) -> None:
     async with topology(valkey, [comfyui, comfyui2]) as top:
@@ -160,44 +177,16 @@ async def test_sse_resumes_on_the_other_replica(valkey: Valkey, comfyui: ComfyUI
                          headers=ASYNC)
         job_id = r.json()["job_id"]
         first: list[tuple[str, str]] = []
-        async with b.stream("GET", f"/jobs/{job_id}/events") as response:
-            event_id, kind = None, None
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    event_id = line[3:].strip()
-                elif line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line == "" and event_id:
-                    first.append((event_id, kind))
-                    event_id = None
-                    if kind == "executing" and len(first) >= 4:
-                        break  # drop the connection mid-run
+        async for event_id, kind in event_ids(b, f"/jobs/{job_id}/events"):
+            first.append((event_id, kind))
+            if kind == "executing" and len(first) >= 4:
+                break  # drop the connection mid-run
         assert first and first[-1][1] == "executing"
-        rest: list[tuple[str, str]] = []
-        async with a.stream("GET", f"/jobs/{job_id}/events",
-                            headers={"Last-Event-ID": first[-1][0]}) as response:
-            event_id, kind = None, None
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    event_id = line[3:].strip()
-                elif line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line == "" and event_id:
-                    rest.append((event_id, kind))
-                    event_id = None
+        rest = [e async for e in event_ids(a, f"/jobs/{job_id}/events",
+                                           headers={"Last-Event-ID": first[-1][0]})]
         assert rest[-1][1] == "succeeded"
         # one uninterrupted reading of the whole stream afterwards: the two parts are exactly it
-        whole: list[tuple[str, str]] = []
-        async with b.stream("GET", f"/jobs/{job_id}/events") as response:
-            event_id, kind = None, None
-            async for line in response.aiter_lines():
-                if line.startswith("id:"):
-                    event_id = line[3:].strip()
-                elif line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line == "" and event_id:
-                    whole.append((event_id, kind))
-                    event_id = None
+        whole = [e async for e in event_ids(b, f"/jobs/{job_id}/events")]
         assert first + rest == whole
         assert len({i for i, _ in whole}) == len(whole)
 
