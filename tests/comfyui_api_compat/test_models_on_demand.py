@@ -271,7 +271,16 @@ async def test_v2_raw_graphs_get_models_on_demand_and_media(
 
     r = await models_api.post("/api/v2/jobs", json={
         "workflow": loader_graph("http://169.254.169.254/x.safetensors")})
-    assert r.status_code == 422 and "prompt.9.inputs.vae_name" in r.text, r.text
+    error = r.json()["error"]  # the v2 envelope: {code, message, details}
+    assert r.status_code == 422 and error["details"]["field"] == "workflow.9.inputs.vae_name"
+    assert "workflow.9.inputs.vae_name" in error["message"]
+    assert "prompt." not in r.text  # the v2 body has no `prompt`: errors name `workflow`
+
+    r = await models_api.post("/api/v2/jobs", json={"workflow": {"1": {
+        "class_type": "LoadImage", "inputs": {"image": "data:image/png;base64,bm90IGEgcG5n"}}}})
+    details = r.json()["error"]["details"]
+    assert r.status_code == 415 and details["field"] == "workflow.1.inputs.image", r.text
+    assert details["detail"][0]["loc"] == ["body", "workflow", "1", "inputs", "image"]
 
 
 async def test_a_manifest_url_is_keyed_by_its_checksum_and_trusted(
