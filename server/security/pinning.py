@@ -57,8 +57,6 @@ class GuardedTransport(httpx.BaseTransport):
         self.refused = refused
         self.check_timeout = check_timeout
         self.verify = guard.ssl_context if verify is None else verify
-        self.checked: list[ResolvedTarget] = []
-        """Every target sent to, in order (the first URL, then each redirect)."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if self.first is not None and request.url == self.first.url:
@@ -69,7 +67,6 @@ class GuardedTransport(httpx.BaseTransport):
                 target = future.result(self.check_timeout)
             except FetchError as exc:
                 raise self.refused(exc) from None
-        self.checked.append(target)
         inner = httpx.HTTPTransport(verify=self.verify, trust_env=False, retries=0)
         try:
             response = inner.handle_request(pin_request(request, target))
