@@ -195,8 +195,9 @@ class ModelsOnDemand:
         headers = merge_credentials(self.credentials, credentials).headers_for(httpx.URL(https))
         loop = asyncio.get_running_loop()
 
-        def refused(exc: FetchError) -> SourceError:
-            return SourceError(f"{redact_url(str(exc.url or https))}: {exc.message}")
+        def refused(exc: FetchError) -> SourceError:  # a redirect's target says where it went
+            hop = exc.url if exc.url and exc.url != redact_url(https) else None
+            return SourceError(f"redirected to {hop}: {exc.message}" if hop else exc.message)
 
         def transport() -> GuardedTransport:  # each request and redirect: checked, then pinned
             return GuardedTransport(self.guard, loop, refused, checked=checked)
