@@ -58,6 +58,8 @@ def repo_id(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
         return None
     segments = unquote(parts.path).split("/")[1:]
+    if any(seg in (".", "..") for seg in segments) or "\\" in parts.path:
+        return None  # a dot segment could step out of the repo it seems to name
     kind = ""
     if segments and segments[0] in ("datasets", "spaces"):
         kind, segments = segments[0] + "/", segments[1:]

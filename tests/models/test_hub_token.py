@@ -77,3 +77,9 @@ def test_repo_patterns() -> None:
     assert not policy.hf_token_allowed("hf://teammate/models/x")
     assert not policy.hf_token_allowed("https://evil.test/team/m/resolve/main/x")
     assert not UrlPolicy().hf_token_allowed("hf://team/models/x")
+    # dot segments would leave the listed repo once the URL is normalised
+    assert not policy.hf_token_allowed("hf://team/models/../../../../org/private/resolve/main/x")
+    assert not policy.hf_token_allowed(
+        "https://huggingface.co/team/m/resolve/main/../../../../org/p/resolve/main/x")
+    assert not policy.hf_token_allowed(
+        "https://huggingface.co/team/m/resolve/main/%2e%2e/%2E%2E/../../org/p/resolve/main/x")
