@@ -327,11 +327,15 @@ async def test_a_hugging_face_url(models_api: httpx.AsyncClient, comfyui: ComfyU
     name = f"hf-{uuid.uuid4().hex[:8]}.safetensors"
     files.files[f"/org/repo/resolve/v1/{name}"] = Served(os.urandom(2000))
     monkeypatch.setenv("HF_ENDPOINT", files.url(""))  # the Hub's API, served locally
+    monkeypatch.setenv("HF_TOKEN", "hf_server_only_token")  # not for a caller's repo
     path = comfyui.base_dir / "models" / "loras" / name
+    seen = len(files.headers)  # the module's file server: other tests' requests come first
     try:
         r = await models_api.post("/download", json={
             "url": f"hf://org/repo@v1/{name}", "model_type": "loras", "wait": True})
         assert r.status_code == 200 and r.json()["filename"] == name, r.text
+        mine = files.headers[seen:]
+        assert mine and not any("Authorization" in h for h in mine)
         assert path.is_file() and name in await comfy_lists(comfyui, "loras")
     finally:
         path.unlink(missing_ok=True)
