@@ -146,6 +146,10 @@ class Settings(BaseSettings):
     media_url_credentials: dict[str, dict[str, SecretStr]] = {}
     """Headers sent with media fetches whose URL matches a pattern, e.g.
     {"https://bucket.example/*": {"Authorization": "Bearer ..."}}; never echoed or logged."""
+    hf_token_repos: str = ""
+    """Hugging Face repos whose files a caller's `hf://` (or Hub) media or model URL may read
+    with the server's `HF_TOKEN`, comma-separated globs of `owner/repo` (`myorg/*`,
+    `datasets/myorg/faces`); other Hub URLs get the request's own credentials or none."""
 
     # jobs
     jobs_db: Path = Path("comfygen-jobs.sqlite3")

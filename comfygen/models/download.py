@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 from comfygen.models.cache import ModelCache, hasher
-from comfygen.models.sources import SourceError, open_source
+from comfygen.models.sources import SourceError, Transport, open_source
 
 log = logging.getLogger("comfygen.models")
 
@@ -32,9 +32,10 @@ class ChecksumError(ModelError):
 def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = None,
           size: int | None = None, progress: Progress | None = None, attempts: int = 4,
           headers: Mapping[str, str] | None = None,
-          allow: Callable[[str], None] | None = None) -> Path:
+          transport: Transport | None = None, hub_token: bool = True) -> Path:
     """The cached file for `url` (downloaded once, whoever else asks at the same time), its
-    `checksum` ((algorithm, hex)) and size verified; `headers` and `allow` go to `open_source`."""
+    `checksum` ((algorithm, hex)) and size verified; `headers`, `transport` and `hub_token` go to
+    `open_source`."""
     key = cache.key(url, checksum)
     with cache.locked(key):
         blob = cache.blob(key)
@@ -45,7 +46,8 @@ def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = Non
             return blob
         for attempt in range(1, attempts + 1):
             try:
-                _download(cache.part(key), url, checksum, size, progress, headers, allow)
+                _download(cache.part(key), url, checksum, size, progress, headers, transport,
+                          hub_token)
                 break
             except (httpx.TransportError, SourceError) as exc:
                 transient = isinstance(exc, httpx.TransportError)
@@ -61,14 +63,15 @@ def fetch(cache: ModelCache, url: str, *, checksum: tuple[str, str] | None = Non
 
 def _download(part: Path, url: str, checksum: tuple[str, str] | None, size: int | None,
               progress: Progress | None, headers: Mapping[str, str] | None = None,
-              allow: Callable[[str], None] | None = None) -> None:
+              transport: Transport | None = None, hub_token: bool = True) -> None:
     offset = part.stat().st_size if part.exists() else 0
     if size is not None and offset > size:
         part.unlink()
         offset = 0
     algorithm, expected_digest = checksum or ("sha256", None)
     digest = hasher(algorithm) if expected_digest else None
-    with open_source(url, offset, headers=headers, allow=allow) as stream:
+    with open_source(url, offset, headers=headers, transport=transport,
+                     hub_token=hub_token) as stream:
         mode = "ab" if stream.start else "wb"
         total = size or stream.total
         with open(part, mode) as out:

@@ -3,7 +3,8 @@
 `https://` (and `http://`, for a mirror on a private network) is read with httpx, with a Range
 header to resume; `hf://<owner>/<repo>[@<revision>]/<path>` is the Hub's
 `<endpoint>/<owner>/<repo>/resolve/<revision>/<path>` (endpoint: `HF_ENDPOINT`, default
-huggingface.co), and Hub URLs get `Authorization: Bearer $HF_TOKEN` (never logged). `s3://` and
+huggingface.co), and Hub URLs get `Authorization: Bearer $HF_TOKEN` (never logged) unless the
+caller says the URL is not one the server's token may be used for. `s3://` and
 `az://<container>/<blob>` are read by `comfygen.storage` with the environment's credentials."""
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ import httpx
 
 HF_DEFAULT = "https://huggingface.co"
 CHUNK = 1 << 16
+
+
+Transport = Callable[[], httpx.BaseTransport]
+"""Makes the httpx transport a download's requests go through (a user's URL: a guarded one)."""
 
 
 class SourceError(Exception):
@@ -50,9 +55,9 @@ def resolve_url(url: str) -> str:
     return f"{hf_endpoint()}/{owner}/{repo}/resolve/{revision or 'main'}/{path}"
 
 
-def _headers(url: str, offset: int) -> dict[str, str]:
+def _headers(url: str, offset: int, hub_token: bool) -> dict[str, str]:
     headers = {"Range": f"bytes={offset}-"} if offset else {}
-    token = os.environ.get("HF_TOKEN")
+    token = os.environ.get("HF_TOKEN") if hub_token else None
     hub_hosts = {urlsplit(HF_DEFAULT).netloc, urlsplit(hf_endpoint()).netloc}
     if token and urlsplit(url).netloc in hub_hosts:
         headers["Authorization"] = f"Bearer {token}"
@@ -62,10 +67,13 @@ def _headers(url: str, offset: int) -> dict[str, str]:
 @contextlib.contextmanager
 def open_source(url: str, offset: int = 0, *, timeout: float = 60.0,
                 headers: Mapping[str, str] | None = None,
-                allow: Callable[[str], None] | None = None) -> Iterator[Stream]:
+                transport: Transport | None = None,
+                hub_token: bool = True) -> Iterator[Stream]:
     """Stream `url` from byte `offset` (the one place a scheme is dispatched). `headers` are
-    added to the request (per-request credentials); `allow(url)` is called with the URL and
-    every redirect target, and refuses one by raising `SourceError` (a user's URL)."""
+    added to the request (per-request credentials; they win over the server's `HF_TOKEN`);
+    `transport()` makes the httpx transport every request and redirect goes through (for a
+    user's URL: one that checks and pins each address, refusing with `SourceError`);
+    `hub_token=False` keeps the server's `HF_TOKEN` off the request."""
     scheme = urlsplit(url).scheme
     if scheme in ("s3", "az"):
         yield _stored(url, offset)
@@ -74,15 +82,13 @@ def open_source(url: str, offset: int = 0, *, timeout: float = 60.0,
         url = resolve_url(url)
     elif scheme not in ("http", "https"):
         raise SourceError(f"{url}: unsupported source (https://, hf://, s3://, az://)")
-    if allow is not None:
-        allow(url)
-    hooks = {"response": [_checked_redirects(allow)]} if allow is not None else {}
+    guarded = {"transport": transport(), "trust_env": False} if transport is not None else {}
     with contextlib.ExitStack() as stack:
         client = stack.enter_context(httpx.Client(follow_redirects=True, timeout=timeout,
-                                                  event_hooks=hooks))
+                                                  **guarded))  # type: ignore[arg-type]
         try:
-            response = stack.enter_context(
-                client.stream("GET", url, headers={**(headers or {}), **_headers(url, offset)}))
+            response = stack.enter_context(client.stream(
+                "GET", url, headers={**_headers(url, offset, hub_token), **(headers or {})}))
         except httpx.HTTPError as exc:
             raise SourceError(f"{_shown(url)}: {type(exc).__name__}: {exc}") from None
         if response.status_code == 416 and offset:  # the partial file is already complete
@@ -90,8 +96,8 @@ def open_source(url: str, offset: int = 0, *, timeout: float = 60.0,
             yield Stream(offset, total, iter(()))
             return
         if response.status_code >= 400:
-            hint = " (set HF_TOKEN for gated or private Hub files)" \
-                if response.status_code in (401, 403) and "HF_TOKEN" not in os.environ else ""
+            hint = " (set HF_TOKEN for gated or private Hub files)" if hub_token \
+                and response.status_code in (401, 403) and "HF_TOKEN" not in os.environ else ""
             raise SourceError(f"{_shown(url)}: HTTP {response.status_code}{hint}")
         length = response.headers.get("content-length")
         if response.status_code == 206:
@@ -122,13 +128,6 @@ def _reraise(url: str, chunks: Iterator[bytes]) -> Iterator[bytes]:
         yield from chunks
     except storage.StorageError as exc:
         raise SourceError(f"{_shown(url)}: {exc.message}") from None
-
-
-def _checked_redirects(allow: Callable[[str], None]) -> Callable[[httpx.Response], None]:
-    def hook(response: httpx.Response) -> None:
-        if response.is_redirect and response.has_redirect_location:
-            allow(str(response.url.join(response.headers["location"])))
-    return hook
 
 
 def _range_total(content_range: str | None) -> int | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +15,7 @@ from pathlib import Path
 from comfygen.models.cache import ModelCache, VerifiedFiles
 from comfygen.models.download import ChecksumError, ModelError, Progress, fetch
 from comfygen.models.manifest import ModelEntry
+from comfygen.models.sources import Transport
 
 
 class FileState(StrEnum):
@@ -60,7 +61,7 @@ class ModelStore:
 
     def ensure(self, entry: ModelEntry, progress: Progress | None = None, *,
                headers: Mapping[str, str] | None = None,
-               allow: Callable[[str], None] | None = None) -> Path:
+               transport: Transport | None = None, hub_token: bool = True) -> Path:
         """The entry's file in its folder: fetched (or taken from the cache) and verified when
         missing or wrong, then placed by rename (never half a file under its name)."""
         found = self.check(entry)
@@ -72,7 +73,8 @@ class ModelStore:
         if entry.url is None:
             raise ModelError(f"{entry.label}: the manifest gives no url; fill it in")
         blob = fetch(self.cache, entry.url, checksum=entry.checksum, size=entry.size,
-                     progress=progress, headers=headers, allow=allow)
+                     progress=progress, headers=headers, transport=transport,
+                     hub_token=hub_token)
         if entry.checksum is not None:
             algorithm, expected = entry.checksum
             got = self.verified.digest(blob, algorithm)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 
 from comfygen.storage import hf, http
 from comfygen.storage.errors import StorageError
@@ -85,14 +85,18 @@ def owns(url: str) -> bool:
     return azure.owns(url)
 
 
-async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[bytes]]:
-    """The total size (None when unknown) and the bytes of `url` from `offset` on."""
+async def stream(url: str, offset: int = 0, *, hf_server_token: bool = True,
+                 hf_headers: Mapping[str, str] | None = None
+                 ) -> tuple[int | None, AsyncIterator[bytes]]:
+    """The total size (None when unknown) and the bytes of `url` from `offset` on. For a Hub
+    URL, `hf_server_token=False` keeps the server's `HF_TOKEN` off the request and `hf_headers`
+    are the caller's own (see `hf.stream`)."""
     if url.startswith("s3://"):
         from comfygen.storage import s3
 
         return await s3.stream(url, offset)
     if hf.owns(url):
-        return await hf.stream(url, offset)
+        return await hf.stream(url, offset, server_token=hf_server_token, headers=hf_headers)
     if owns(url):
         from comfygen.storage import azure
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 import httpx
@@ -44,6 +44,28 @@ def resolve_url(url: str) -> str:
         raise StorageError("hf", f"a path in the repo may not contain '..': {url}")
     return (f"{endpoint()}/{kind}{owner}/{repo}/resolve/{quote(revision or 'main', safe='')}"
             f"/{quote(path)}")
+
+
+def repo_id(url: str) -> str | None:
+    """The repo an `hf://` or Hub `resolve` URL reads from (`owner/repo`, `datasets/owner/repo`,
+    `spaces/owner/repo`), or None for any other URL. Any host the server's token is sent to
+    counts: the configured endpoint and huggingface.co."""
+    try:
+        parts = urlsplit(resolve_url(url))
+    except StorageError:
+        return None
+    hosts = {urlsplit(endpoint()).netloc.lower(), "huggingface.co"}
+    if parts.scheme not in ("http", "https") or parts.netloc.lower() not in hosts:
+        return None
+    segments = unquote(parts.path).split("/")[1:]
+    if any(seg in (".", "..") for seg in segments) or "\\" in parts.path:
+        return None  # a dot segment could step out of the repo it seems to name
+    kind = ""
+    if segments and segments[0] in ("datasets", "spaces"):
+        kind, segments = segments[0] + "/", segments[1:]
+    if len(segments) < 3 or not segments[0] or not segments[1]:
+        return None
+    return f"{kind}{segments[0]}/{segments[1].partition('@')[0]}"
 
 
 def _token(target: HfUpload | None = None) -> str | None:
@@ -86,20 +108,24 @@ async def upload(target: HfUpload, filename: str, data: bytes, content_type: str
     return target.url(endpoint(), filename)
 
 
-async def stream(url: str, offset: int = 0) -> tuple[int | None, AsyncIterator[bytes]]:
-    """A file in a repo: its total size and its bytes from `offset`."""
+async def stream(url: str, offset: int = 0, *, server_token: bool = True,
+                 headers: Mapping[str, str] | None = None
+                 ) -> tuple[int | None, AsyncIterator[bytes]]:
+    """A file in a repo: its total size and its bytes from `offset`. `server_token=False`
+    keeps `HF_TOKEN` off the request (a user's URL the operator did not allow); `headers` (the
+    request's own credentials) are sent as given and win over the token."""
     target = resolve_url(url)
     if not urlsplit(target).path or not target.startswith(endpoint() + "/"):
         raise StorageError("hf", f"not a file URL of {endpoint()}: {url}")
     from huggingface_hub.utils import build_hf_headers
 
-    token = _token()
-    headers = build_hf_headers(token=token)
+    sent = httpx.Headers(build_hf_headers(token=_token() if server_token else False))
+    sent.update(headers or {})  # case-insensitive: the caller's Authorization replaces ours
     if offset:
-        headers["Range"] = f"bytes={offset}-"
+        sent["Range"] = f"bytes={offset}-"
     client = httpx.AsyncClient(follow_redirects=True, timeout=httpx.Timeout(60, connect=10))
     try:
-        response = await client.send(client.build_request("GET", target, headers=headers),
+        response = await client.send(client.build_request("GET", target, headers=sent),
                                      stream=True)
     except httpx.HTTPError as exc:
         await client.aclose()

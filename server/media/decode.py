@@ -11,6 +11,7 @@ import urllib.parse
 import warnings
 from dataclasses import dataclass
 
+import httpx
 from PIL import Image, UnidentifiedImageError
 
 from comfygen.runtime.workflow import MediaKind
@@ -18,9 +19,9 @@ from server.media.errors import MediaError
 from server.media.limits import MediaLimits
 from server.media.names import looks_like_path, safe_upload_name
 from server.media.sniff import Sniffed, sniff
-from server.media.stored import is_stored, read_stored
+from server.media.stored import hub_url, is_stored, read_stored
 from server.security.errors import FetchError, FetchTooLarge
-from server.security.policy import Credentials
+from server.security.policy import Credentials, as_credentials
 from server.security.urlguard import UrlGuard
 
 ACCEPTED: dict[MediaKind, frozenset[str]] = {
@@ -98,7 +99,14 @@ async def decode_media(
     lowered = text[:8].lower()
     if is_stored(text):  # s3://, hf://, the configured Azure account: its SDK, its credentials
         timeout = guard.policy.timeout if guard is not None else 30.0
-        data = await read_stored(field, text, limits, timeout)
+        hub = hub_url(text)
+        server_token = guard is not None and guard.policy.hf_token_allowed(text)
+        headers = None
+        if hub is not None:  # the request's own headers for the Hub URL, if any
+            headers = guard.credential_headers(hub, credentials) if guard is not None \
+                else as_credentials(credentials).headers_for(httpx.URL(hub))
+        data = await read_stored(field, text, limits, timeout, hf_server_token=server_token,
+                                 hf_headers=headers)
         return await validate_media(field, data, kind, limits=limits, source="storage")
     if lowered.startswith(("http://", "https://")):
         data = await _fetch(field, text, limits, guard, credentials)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from comfygen.comfy.client import ComfyClient
@@ -46,11 +46,13 @@ class GraphMedia:
     input: str
     kind: MediaKind
     value: str
+    root: str = "prompt"
+    """The request body's key holding the graph (`prompt`; `workflow` in API v2)."""
 
     @property
     def field(self) -> str:
         """Where the value is in the request body, e.g. `prompt.10.inputs.image`."""
-        return f"prompt.{self.node}.inputs.{self.input}"
+        return f"{self.root}.{self.node}.inputs.{self.input}"
 
 
 @dataclass(frozen=True)
@@ -62,10 +64,11 @@ class GraphModel:
     input: str
     folder: str
     url: str
+    root: str = "prompt"
 
     @property
     def field(self) -> str:
-        return f"prompt.{self.node}.inputs.{self.input}"
+        return f"{self.root}.{self.node}.inputs.{self.input}"
 
 
 ModelFetch = Callable[[str, str, str], Awaitable[str]]
@@ -126,15 +129,17 @@ async def resolve_graph_media(
     *,
     credentials: UrlCredentials | None = None,
     models: ModelFetch | None = None,
+    body_key: str = "prompt",
 ) -> tuple[str, ...]:
     """Decode, check and upload every media value of `graph`, writing the uploaded file's name
     in its place (the graph is changed in place); the names uploaded. Raises ApiError 413, 415
     or 422 naming the node and input of a bad value (nothing is uploaded then). Model URLs are
-    downloaded by `models` first (without it, a model URL is a 422)."""
-    wanted = graph_models(graph, nodedefs)
+    downloaded by `models` first (without it, a model URL is a 422). Errors name the input
+    under `body_key`, the body's key holding the graph (`workflow` in API v2)."""
+    wanted = [replace(m, root=body_key) for m in graph_models(graph, nodedefs)]
     if wanted:
         await resolve_graph_models(graph, wanted, models, client)
-    items = graph_media(graph, nodedefs)
+    items = [replace(m, root=body_key) for m in graph_media(graph, nodedefs)]
     if not items:
         return ()
     creds = merge_credentials(credentials)
@@ -179,7 +184,7 @@ def graph_media_error(item: GraphMedia, exc: MediaError) -> ApiError:
     where = f"{item.field} ({item.class_type})"
     return ApiError(
         exc.status_code, "invalid_media", f"invalid request: {where}: {exc.message}",
-        detail=[{"loc": ["body", "prompt", item.node, "inputs", item.input], "msg": exc.message,
+        detail=[{"loc": ["body", item.root, item.node, "inputs", item.input], "msg": exc.message,
                  "type": exc.reason}],
         field=item.field, reason=exc.reason,
     )

@@ -1,9 +1,14 @@
 """Media inputs from object storage: `s3://`, `hf://` (and the Hub's `resolve` URLs) and blob
-URLs of the configured Azure account, read through `comfygen.storage` with the size limit."""
+URLs of the configured Azure account, read through `comfygen.storage` with the size limit.
+
+A Hub URL gets the server's `HF_TOKEN` only for the repos the operator listed
+(`hf_token_repos`); any other is read with the request's own credentials (headers of its
+`credentials` whose pattern matches the Hub URL) or anonymously."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from comfygen import storage
 from server.media.errors import MediaError
@@ -14,15 +19,26 @@ def is_stored(url: str) -> bool:
     return storage.owns(url)
 
 
-async def read_stored(field: str, url: str, limits: MediaLimits, timeout: float) -> bytes:
-    """The object's bytes; MediaError when too large, unreadable or slower than `timeout`."""
+def hub_url(url: str) -> str | None:
+    """The Hub `resolve` URL an `hf://` (or `resolve`) URL reads, or None for another store."""
+    if storage.hf.repo_id(url) is None:
+        return None
+    return storage.hf.resolve_url(url)
+
+
+async def read_stored(field: str, url: str, limits: MediaLimits, timeout: float, *,
+                      hf_server_token: bool = False,
+                      hf_headers: Mapping[str, str] | None = None) -> bytes:
+    """The object's bytes; MediaError when too large, unreadable or slower than `timeout`.
+    `hf_server_token` and `hf_headers`: see `comfygen.storage.stream`."""
     if not limits.allow_urls:
         raise MediaError(field, "urls_disabled",
                          "URL inputs are disabled here; send base64 or a data URI")
     too_large = MediaError(field, "too_large", f"the file is larger than {limits.max_bytes} bytes")
     try:
         async with asyncio.timeout(timeout):
-            size, chunks = await storage.stream(url)
+            size, chunks = await storage.stream(url, hf_server_token=hf_server_token,
+                                                hf_headers=hf_headers)
             if size is not None and size > limits.max_bytes:
                 await chunks.aclose()  # type: ignore[attr-defined]
                 raise too_large

@@ -4,7 +4,9 @@
 Through the same `ModelStore` and download cache as the manifest's files (keyed by URL; the
 cache's LRU limit is `models_cache_max_bytes`), written atomically, one download per file at a
 time whoever asks. Unlike the manifest's URLs, a user's URL and every redirect it takes go
-through the URL guard; the file name (the URL's last path segment, or the one given) is checked
+through the URL guard, and the download connects to the very address the guard checked (a
+`GuardedTransport`: no second DNS answer); the server's `HF_TOKEN` goes only to the manifest's
+URLs and the repos of `hf_token_repos`; the file name (the URL's last path segment, or the one given) is checked
 so nothing lands outside its folder. Per-request credentials become request headers, never
 stored or logged."""
 
@@ -32,7 +34,8 @@ from comfygen.models.manifest import ModelEntry, load_manifest
 from comfygen.models.sources import SourceError, resolve_url
 from comfygen.models.store import ModelStore
 from server.errors import ApiError
-from server.security import FetchError, UrlCredentials, UrlGuard, redact_url
+from server.security import FetchError, ResolvedTarget, UrlCredentials, UrlGuard, redact_url
+from server.security.pinning import GuardedTransport
 from server.security.policy import merge_credentials
 from server.settings import Settings
 
@@ -172,40 +175,42 @@ class ModelsOnDemand:
         finally:
             del self.inflight[key]
 
-    async def check_url(self, url: str) -> str:
-        """`url` as the https URL fetched, once the URL guard let it through;
-        ModelRequestError (422) otherwise."""
+    async def check_url(self, url: str) -> ResolvedTarget:
+        """`url` as the https URL fetched and the address it is pinned to, once the URL guard
+        let it through; ModelRequestError (422) otherwise."""
         if urlsplit(url).scheme.lower() not in SCHEMES:
             raise ModelRequestError("invalid_url", "a model URL is http(s):// or hf://")
         try:
-            https = resolve_url(url)
-            await self.guard.check(https)
+            return await self.guard.check(resolve_url(url))
         except SourceError as exc:
             raise ModelRequestError("invalid_url", str(exc)) from None
         except FetchError as exc:
             raise ModelRequestError(exc.reason, exc.message) from None
-        return https
 
     async def _download(self, folder: str, url: str, name: str,
                         credentials: UrlCredentials | None) -> Path:
         known = self.known.get(url)
-        https = resolve_url(url) if known is not None else await self.check_url(url)
+        checked = None if known is not None else await self.check_url(url)
+        https = resolve_url(url) if checked is None else str(checked.url)
         headers = merge_credentials(self.credentials, credentials).headers_for(httpx.URL(https))
         loop = asyncio.get_running_loop()
 
-        def allow(target: str) -> None:  # in the download thread: each redirect is checked
-            try:
-                asyncio.run_coroutine_threadsafe(self.guard.check(target), loop).result(60)
-            except FetchError as exc:
-                raise SourceError(f"redirected to {redact_url(target)}: {exc.message}") from None
+        def refused(exc: FetchError) -> SourceError:  # a redirect's target says where it went
+            hop = exc.url if exc.url and exc.url != redact_url(https) else None
+            return SourceError(f"redirected to {hop}: {exc.message}" if hop else exc.message)
+
+        def transport() -> GuardedTransport:  # each request and redirect: checked, then pinned
+            return GuardedTransport(self.guard, loop, refused, checked=checked)
 
         entry = ModelEntry(folder=folder, file=name, url=url, sha256=known.sha256,
                            blake3=known.blake3, size=known.size) if known is not None \
             else ModelEntry(folder=folder, file=name, url=url)
         started = time.monotonic()
         try:
-            path = await asyncio.to_thread(self.store.ensure, entry, headers=headers,
-                                           allow=None if known is not None else allow)
+            path = await asyncio.to_thread(
+                self.store.ensure, entry, headers=headers,
+                transport=None if known is not None else transport,
+                hub_token=known is not None or self.guard.policy.hf_token_allowed(url))
         except (ModelError, OSError) as exc:
             raise ModelRequestError("download_failed", f"could not download "
                                     f"{redact_url(https)}: {_redacted(str(exc), https)}",

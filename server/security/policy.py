@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr, field_validator
 
+from comfygen.storage import hf
 from server.security.addresses import IPAddress, IPNetwork, in_networks
 
 
@@ -29,6 +30,10 @@ class UrlPolicy(BaseModel):
     max_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
     """Largest response body read, after content decoding."""
     user_agent: str = "comfygen"
+    hf_token_repos: tuple[str, ...] = ()
+    """Hugging Face repos a user's URL may be read from with the server's `HF_TOKEN`, as
+    globs of `owner/repo` (`datasets/owner/repo`): `myorg/*`. Any other Hub URL is read with the
+    request's own credentials, or none."""
 
     @field_validator("allow_cidrs", mode="before")
     @classmethod
@@ -37,6 +42,15 @@ class UrlPolicy(BaseModel):
             value = [part for part in value.split(",") if part.strip()]
         if isinstance(value, list | tuple):
             return tuple(ipaddress.ip_network(str(v).strip(), strict=False) for v in value)
+        return value
+
+    @field_validator("hf_token_repos", mode="before")
+    @classmethod
+    def _parse_repos(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(str(v).strip().strip("/") for v in value if str(v).strip())
         return value
 
     @field_validator("allow_hosts", "schemes", mode="before")
@@ -58,6 +72,13 @@ class UrlPolicy(BaseModel):
             elif host == pattern:
                 return True
         return False
+
+    def hf_token_allowed(self, url: str) -> bool:
+        """True when `url` (`hf://` or a Hub `resolve` URL) is in a repo of `hf_token_repos`."""
+        repo = hf.repo_id(url)
+        return repo is not None and any(
+            fnmatch.fnmatchcase(repo.lower(), pattern.lower()) for pattern in self.hf_token_repos
+        )
 
     def address_allowed(self, ip: IPAddress) -> bool:
         """True when `ip` is inside an allow-listed network."""

@@ -22,6 +22,7 @@ from server.security.errors import (
     TooManyRedirects,
     UrlRefused,
 )
+from server.security.pinning import pin_request
 from server.security.policy import (
     Credentials,
     UrlCredentials,
@@ -100,6 +101,17 @@ class UrlGuard:
         self._verify: ssl.SSLContext | bool = (
             httpx.create_ssl_context() if verify is True else verify
         )
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | bool:
+        """How TLS certificates are verified (the guard's own context, or False in tests)."""
+        return self._verify
+
+    def credential_headers(self, url: str | httpx.URL,
+                           credentials: Credentials | None = None) -> dict[str, str]:
+        """The headers the operator's and the request's credentials give `url` (request wins)."""
+        parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        return merge_credentials(self._credentials, credentials).headers_for(parsed)
 
     def __repr__(self) -> str:
         patterns = len(self._credentials.root)
@@ -262,19 +274,16 @@ class UrlGuard:
         truncate: bool,
         deadline: float,
     ) -> tuple[int, httpx.Headers, bytes, bool]:
-        pinned = target.url.copy_with(host=str(target.ip))
-        headers = {"User-Agent": self.policy.user_agent, **headers, "Host": target.host_header}
-        extensions = {}
-        if target.url.scheme == "https" and parse_ip(target.url.host) is None:
-            extensions["sni_hostname"] = target.url.host
+        headers = {"User-Agent": self.policy.user_agent, **headers}
         timeout = httpx.Timeout(deadline, connect=min(self.policy.connect_timeout, deadline))
         shown = redact_url(target.url)
         try:
             async with httpx.AsyncClient(
                 trust_env=False, verify=self._verify, timeout=timeout, follow_redirects=False
             ) as client:
-                request = client.build_request(
-                    method, pinned, headers=headers, content=content, extensions=extensions
+                request = pin_request(
+                    client.build_request(method, target.url, headers=headers, content=content),
+                    target,
                 )
                 response = await client.send(request, stream=True)
                 try:

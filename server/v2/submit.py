@@ -248,7 +248,8 @@ async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner
     defs = await nodedefs(runner)
     models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
     return await resolve_graph_media(graph, defs, runner.media, run_id,
-                                     runner.supervisor.client, models=models)
+                                     runner.supervisor.client, models=models,
+                                     body_key="workflow")
 
 
 async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:

@@ -271,7 +271,16 @@ async def test_v2_raw_graphs_get_models_on_demand_and_media(
 
     r = await models_api.post("/api/v2/jobs", json={
         "workflow": loader_graph("http://169.254.169.254/x.safetensors")})
-    assert r.status_code == 422 and "prompt.9.inputs.vae_name" in r.text, r.text
+    error = r.json()["error"]  # the v2 envelope: {code, message, details}
+    assert r.status_code == 422 and error["details"]["field"] == "workflow.9.inputs.vae_name"
+    assert "workflow.9.inputs.vae_name" in error["message"]
+    assert "prompt." not in r.text  # the v2 body has no `prompt`: errors name `workflow`
+
+    r = await models_api.post("/api/v2/jobs", json={"workflow": {"1": {
+        "class_type": "LoadImage", "inputs": {"image": "data:image/png;base64,bm90IGEgcG5n"}}}})
+    details = r.json()["error"]["details"]
+    assert r.status_code == 415 and details["field"] == "workflow.1.inputs.image", r.text
+    assert details["detail"][0]["loc"] == ["body", "workflow", "1", "inputs", "image"]
 
 
 async def test_a_manifest_url_is_keyed_by_its_checksum_and_trusted(
@@ -318,11 +327,15 @@ async def test_a_hugging_face_url(models_api: httpx.AsyncClient, comfyui: ComfyU
     name = f"hf-{uuid.uuid4().hex[:8]}.safetensors"
     files.files[f"/org/repo/resolve/v1/{name}"] = Served(os.urandom(2000))
     monkeypatch.setenv("HF_ENDPOINT", files.url(""))  # the Hub's API, served locally
+    monkeypatch.setenv("HF_TOKEN", "hf_server_only_token")  # not for a caller's repo
     path = comfyui.base_dir / "models" / "loras" / name
+    seen = len(files.headers)  # the module's file server: other tests' requests come first
     try:
         r = await models_api.post("/download", json={
             "url": f"hf://org/repo@v1/{name}", "model_type": "loras", "wait": True})
         assert r.status_code == 200 and r.json()["filename"] == name, r.text
+        mine = files.headers[seen:]
+        assert mine and not any("Authorization" in h for h in mine)
         assert path.is_file() and name in await comfy_lists(comfyui, "loras")
     finally:
         path.unlink(missing_ok=True)

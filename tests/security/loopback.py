@@ -35,9 +35,12 @@ Route = Callable[[Seen], Reply]
 
 
 class LoopbackServer:
-    """Serve scripted routes on 127.0.0.1; `port=0` picks a free port."""
+    """Serve scripted routes on 127.0.0.1 (or another loopback address, `bind`); `port=0`
+    picks a free port."""
 
-    def __init__(self, port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, port: int = 0, ssl_context: ssl.SSLContext | None = None,
+                 bind: str = "127.0.0.1") -> None:
+        self.bind = bind
         self.routes: dict[str, Route] = {}
         self.requests: list[Seen] = []
         self._port = port
@@ -59,7 +62,7 @@ class LoopbackServer:
         return f"{scheme}://{host}:{self.port}{path}"
 
     def start(self) -> LoopbackServer:
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), self._handler())
+        server = ThreadingHTTPServer((self.bind, self._port), self._handler())
         server.daemon_threads = True
         if self._ssl is not None:
             server.socket = self._ssl.wrap_socket(server.socket, server_side=True)

@@ -23,7 +23,7 @@ from tests.server.helpers import running, settings_for
 from tests.server.server_workflows import registry
 
 from .conftest import BUCKET, CONTAINER
-from .hub import Hub
+from .hub import TOKEN, Hub
 from .services import Receiver, free_port
 
 pytestmark = pytest.mark.comfyui
@@ -50,8 +50,9 @@ def container():  # noqa: ANN201
 @pytest.fixture(scope="module")
 async def api(comfyui: ComfyUIProcess, storage_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """Loopback allowed for media URLs and http_upload (the receiver), like an operator's
-    allow-list; private ranges stay refused."""
-    settings = settings_for(comfyui, media_allow_cidrs="127.0.0.0/8")
+    allow-list; private ranges stay refused. The server's HF_TOKEN is for one repo only."""
+    settings = settings_for(comfyui, media_allow_cidrs="127.0.0.0/8",
+                            hf_token_repos="me/shared-*")
     async with running(create_app(settings, registry())) as http:
         yield http
 
@@ -180,10 +181,27 @@ async def test_hf_upload_and_hf_media_input(api: httpx.AsyncClient, hub: Hub) ->
     name = r.json()["filenames"][0]
     assert r.json()["images"] == [f"{hub.url}/me/outputs/resolve/main/gen/{name}"]
     assert pixel(hub.files[("me/outputs", "main", f"gen/{name}")]) == (0, 0, 0)
-    hub.files[("me/inputs", "main", "green.png")] = png((10, 200, 10))
-    r = await api.post("/workflow/test/scale", json={"input": {"image": "hf://me/inputs/green.png"}})
+    hub.files[("me/shared-inputs", "main", "green.png")] = png((10, 200, 10))
+    r = await api.post("/workflow/test/scale",
+                       json={"input": {"image": "hf://me/shared-inputs/green.png"}})
     assert r.status_code == 200, r.text
     assert pixel(base64.b64decode(r.json()["images"][0])) == (10, 200, 10)
+
+
+async def test_hf_media_input_outside_hf_token_repos_needs_its_own_token(
+        api: httpx.AsyncClient, hub: Hub) -> None:
+    """A caller's `hf://` URL of a repo the operator did not list is read without the server's
+    HF_TOKEN (the Hub answers 401 for a private repo), and with the caller's own credentials."""
+    hub.files[("me/private", "main", "red.png")] = png((200, 10, 10))
+    r = await api.post("/workflow/test/scale", json={"input": {"image": "hf://me/private/red.png"}})
+    assert r.status_code == 422 and "HTTP 401" in r.text, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "input", "image"]
+    own = [{"url_pattern": f"{hub.url}/me/private/*", "auth": {"type": "bearer", "token": TOKEN}}]
+    r = await api.post("/workflow/test/scale", json={
+        "input": {"image": "hf://me/private/red.png"}, "credentials": own})
+    assert r.status_code == 200, r.text
+    assert pixel(base64.b64decode(r.json()["images"][0])) == (200, 10, 10)
+    assert TOKEN not in r.text
 
 
 async def test_unconfigured_providers_are_refused_before_running(
