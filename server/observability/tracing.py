@@ -7,6 +7,8 @@ import logging
 import os
 from typing import Any
 
+from comfygen.comfy import rest
+
 log = logging.getLogger("comfygen.server")
 
 OTEL_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
@@ -57,5 +59,6 @@ def install(app: Any, exporter: Any = None) -> bool:
                                        excluded_urls=EXCLUDED_URLS)
     if not HTTPXClientInstrumentor().is_instrumented_by_opentelemetry:
         HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    rest.trace_through_httpx()  # POST /prompt too (it takes aiohttp when tracing is off)
     log.info("OpenTelemetry tracing on (FastAPI and httpx)")
     return True

@@ -10,6 +10,7 @@ import time
 import pytest
 from PIL import Image
 
+from comfygen.comfy import rest
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.errors import (
     ComfyExecutionError,
@@ -81,6 +82,23 @@ async def test_events_of_a_prompt_that_already_ended_replay_and_end(client: Comf
     await client.wait(prompt_id, timeout=30)
     seen = [e.type async for e in client.events(prompt_id)]  # ends at once
     assert "execution_success" in seen and seen[-1] == "executing"
+
+
+async def test_calls_through_httpx_while_tracing(client: ComfyClient,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # With tracing on every call takes httpx (its instrumentation makes the spans): the same
+    # answers, errors and outputs as through aiohttp.
+    monkeypatch.setattr(rest, "_through_aiohttp", True)
+    rest.trace_through_httpx()
+    assert rest._through_aiohttp is False
+    with pytest.raises(ComfyValidationError) as info:
+        await client.submit({"1": {"class_type": "NoSuchNode", "inputs": {}}})
+    assert info.value.error["type"] == "invalid_prompt"
+    color = fresh_color()
+    result = await client.run(invert_graph(color), timeout=30)
+    (file,) = result.files()
+    assert near(pixel(await client.fetch(file)), tuple(255 - c for c in rgb(color)))
+    assert (await client.queue()).size >= 0
 
 
 async def test_unknown_node_class_is_a_validation_error(client: ComfyClient) -> None:

@@ -183,8 +183,12 @@ def test_tracing_with_otel_variables_traces_requests() -> None:
                 await http.get("/health")   # excluded
         asyncio.run(main())
         trace.get_tracer_provider().force_flush()
+        from comfygen.comfy import rest
+        print("calls to ComfyUI through aiohttp:", rest._through_aiohttp)
     """, OTEL_SERVICE_NAME="comfygen-test", OTEL_TRACES_EXPORTER="console")
     assert out.returncode == 0, out.stderr
+    # every call to ComfyUI goes through the instrumented httpx while tracing
+    assert "calls to ComfyUI through aiohttp: False" in out.stdout
     spans = out.stdout
     assert '"name": "GET /models"' in spans and '"service.name": "comfygen-test"' in spans
     assert "/health" not in spans
