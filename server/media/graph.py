@@ -24,6 +24,7 @@ from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.model_files import model_folder
 from comfygen.nodedefs import InputDef, MediaKind, NodeDef, NodeDefs
 from server.errors import ApiError
+from server.media.attachments import Attachments
 from server.media.decode import MediaFile, decode_media
 from server.media.errors import MediaError
 from server.media.inputs import MediaResolver
@@ -122,17 +123,20 @@ async def resolve_graph_media(
     nodedefs: NodeDefs,
     resolver: MediaResolver,
     request_id: str,
-    client: ComfyClient,
+    client: ComfyClient | None,
     *,
     credentials: UrlCredentials | None = None,
     models: ModelFetch | None = None,
+    attachments: Attachments | None = None,
 ) -> tuple[str, ...]:
     """Decode, check and upload every media value of `graph`, writing the uploaded file's name
     in its place (the graph is changed in place); the names uploaded. Raises ApiError 413, 415
     or 422 naming the node and input of a bad value (nothing is uploaded then). Model URLs are
-    downloaded by `models` first (without it, a model URL is a 422)."""
+    downloaded by `models` first (without it, a model URL is a 422). With `attachments` (a
+    shared job) the files are kept there instead of uploaded to `client`."""
     wanted = graph_models(graph, nodedefs)
     if wanted:
+        assert client is not None
         await resolve_graph_models(graph, wanted, models, client)
     items = graph_media(graph, nodedefs)
     if not items:
@@ -151,11 +155,28 @@ async def resolve_graph_media(
 
     files = await asyncio.gather(*(decode(item) for item in items))
     names = await asyncio.gather(*(
-        resolver.upload(file, request_id, client, label=item.field)
+        resolver.upload(file, request_id, attachments or client,  # type: ignore[arg-type]
+                        label=item.field)
         for item, file in zip(items, files, strict=True)))
     for item, name in zip(items, names, strict=True):
         graph[item.node]["inputs"][item.input] = name
     return tuple(names)
+
+
+async def resolve_job_media(graph: dict[str, Any], nodedefs: NodeDefs, resolver: MediaResolver,
+                            request_id: str, attachments: Attachments, *,
+                            credentials: UrlCredentials | None = None) -> tuple[str, ...]:
+    """`resolve_graph_media` for a shared job: the files go into `attachments` (the worker
+    that runs the job stages them in its ComfyUI); the names they will have there."""
+    wanted = graph_models(graph, nodedefs)
+    if wanted:
+        names = ", ".join(item.field for item in wanted)
+        raise ApiError(501, "models_not_shared",
+                       f"model URLs ({names}) are not supported with shared jobs "
+                       "(COMFYGEN_REDIS_URL) yet: install the models on the workers",
+                       field=wanted[0].field)
+    return await resolve_graph_media(graph, nodedefs, resolver, request_id, None,
+                                     credentials=credentials, attachments=attachments)
 
 
 async def resolve_graph_models(graph: dict[str, Any], wanted: list[GraphModel],

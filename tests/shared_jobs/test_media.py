@@ -1,0 +1,157 @@
+"""Media with shared jobs: accepted by an API replica (no ComfyUI), carried in Redis with the
+job, staged by the worker that runs it in its own ComfyUI, and gone from both afterwards."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from redis.asyncio import Redis
+
+from comfygen.comfy.launcher import ComfyUIProcess
+from tests.comfyui_testing import rgb
+from tests.jobs_api.live import wait_state
+from tests.server.media_server import MediaServer
+from tests.shared_jobs.topology import ASYNC, topology
+from tests.shared_jobs.valkey import Valkey
+
+pytestmark = pytest.mark.comfyui
+TOKEN = "Bearer shared-media-token-9c2e71"
+CAP = 300_000  # shared_media_max_bytes of these tests
+
+
+def png(color: int, size: tuple[int, int] = (8, 6)) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, rgb(color)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def noise_png(side: int) -> bytes:
+    """A PNG that does not compress: about 3 bytes a pixel."""
+    import os
+
+    buf = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def image(b64: str) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")
+
+
+def load_invert(image_value: str) -> dict:
+    """LoadImage(value) → ImageInvert → SaveImage: a model-free image-in, image-out graph."""
+    return {"1": {"class_type": "LoadImage", "inputs": {"image": image_value}},
+            "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
+                                                        "filename_prefix": "cg/shared-media"}}}
+
+
+def input_files(comfyuis: list[ComfyUIProcess]) -> set[Path]:
+    """Every file in these ComfyUIs' input folders."""
+    return {p for c in comfyuis for p in (c.base_dir / "input").rglob("*") if p.is_file()}
+
+
+async def media_keys(valkey: Valkey, prefix: str) -> list[str]:
+    redis = Redis.from_url(valkey.url, decode_responses=True)
+    try:
+        return [k async for k in redis.scan_iter(f"{prefix}:job:*:media")]
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture(scope="module")
+def media_server() -> Iterator[MediaServer]:
+    server = MediaServer("127.0.0.1").start()
+    server.routes["/in.png"] = lambda h: (200, {"Content-Type": "image/png"}, png(0x204060))
+    server.routes["/private.png"] = lambda h: (
+        (200, {}, png(0x405060)) if h.get("authorization") == TOKEN else (403, {}, b"no"))
+    yield server
+    server.stop()
+
+
+async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProcess,
+                                            comfyui2: ComfyUIProcess,
+                                            media_server: MediaServer) -> None:
+    from tests.server.server_workflows import registry
+
+    comfyuis = [comfyui, comfyui2]
+    async with topology(valkey, comfyuis, registry=registry(),
+                        shared_media_max_bytes=CAP) as top:
+        a, b = top.api
+        async with asyncio.timeout(30):  # a worker publishes its node definitions
+            while "lanczos" not in (await a.get("/openapi.json")).text:
+                await asyncio.sleep(0.2)
+        before = input_files(comfyuis)
+
+        # a typed workflow's base64 input, synchronous, through replica A
+        data = base64.b64encode(png(0x336699)).decode()
+        r = await a.post("/workflow/test/scale", json={"input": {
+            "image": data, "width": 10, "height": 4}, "id": "b64"})
+        assert r.status_code == 200, r.text
+        out = image(r.json()["images"][0])
+        assert out.size == (10, 4) and out.getpixel((3, 2)) == rgb(0x336699)
+        assert r.json()["input"]["image"].startswith("comfygen/b64-image-")
+
+        # a multipart upload, as a job (202) created on A and followed on B
+        r = await a.post("/workflow/test/scale", files={
+            "image": ("photo.png", png(0x5A4B3C), "image/png")},
+            data={"input.width": "7", "input.height": "5", "id": "mp"}, headers=ASYNC)
+        assert r.status_code == 202, r.text
+        assert r.json()["input"]["image"].startswith("comfygen/mp-image-")
+        job = await wait_state(b, r.json()["job_id"], {"succeeded", "failed"})
+        assert job["state"] == "succeeded", job
+        out = image(job["result"]["images"][0])
+        assert out.size == (7, 5) and out.getpixel((1, 1)) == rgb(0x5A4B3C)
+
+        # a raw graph's URL value on /prompt (the URL guard allow-lists 127.0.0.0/8 here),
+        # with the request's credentials for a private URL: used by A, stored nowhere
+        r = await b.post("/prompt", json={"prompt": load_invert(media_server.url("/in.png"))})
+        assert r.status_code == 200, r.text
+        assert image(r.json()["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x204060)
+        r = await a.post("/prompt", headers=ASYNC, json={
+            "prompt": load_invert(media_server.url("/private.png")),
+            "credentials": {media_server.url("/*"): {"Authorization": TOKEN}}})
+        assert r.status_code == 202, r.text
+        private = r.json()["job_id"]
+        job = await wait_state(b, private, {"succeeded", "failed"})
+        assert image(job["result"]["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x405060)
+
+        # a v2 raw graph with a base64 value
+        data = base64.b64encode(png(0x0F1E2D)).decode()
+        r = await b.post("/api/v2/jobs", json={"workflow": load_invert(data)})
+        assert r.status_code == 201, r.text
+        v2 = r.json()["id"]
+        job = await wait_state(a, v2, {"succeeded", "failed"})
+        assert job["state"] == "succeeded", job
+        assert image(job["result"]["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x0F1E2D)
+
+        # over the per-job cap: 413 naming the setting, and no job, no media left in Redis
+        big = base64.b64encode(noise_png(360)).decode()
+        r = await a.post("/workflow/test/scale", json={"input": {"image": big}},
+                         headers={**ASYNC, "Idempotency-Key": "too-big"})
+        assert r.status_code == 413, r.text
+        assert "shared_media_max_bytes" in r.json()["error"]
+
+        # nothing left behind: no media hash in Redis, no file in either ComfyUI's input folder
+        assert await media_keys(valkey, top.prefix) == []
+        assert input_files(comfyuis) - before == set()
+        # the request's credentials are in no job record, view or event
+        redis = Redis.from_url(valkey.url)
+        try:
+            for key in [k async for k in redis.scan_iter(f"{top.prefix}:*")]:
+                kind = await redis.type(key)
+                dumped = (repr(await redis.hgetall(key)) if kind == b"hash" else
+                          repr(await redis.xrange(key)) if kind == b"stream" else
+                          repr(await redis.get(key)) if kind == b"string" else "")
+                assert TOKEN.split()[1] not in dumped, key
+            assert not await redis.exists(f"{top.prefix}:key:too-big")  # refused: no job
+        finally:
+            await redis.aclose()
+        assert TOKEN.split()[1] not in (await b.get(f"/jobs/{private}")).text
+        assert TOKEN.split()[1] not in (await b.get(f"/jobs/{private}/events")).text
