@@ -14,9 +14,15 @@ from PIL import Image
 from redis.asyncio import Redis
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from tests.comfyui_testing import rgb
+from tests.comfyui_testing import rgb, slow_graph
 from tests.jobs_api.live import wait_state
 from tests.server.media_server import MediaServer
+from tests.shared_jobs.test_failures import (
+    CLAIM_TIMEOUT,
+    WorkerProcess,
+    running_on,
+    worker_env,
+)
 from tests.shared_jobs.topology import ASYNC, topology
 from tests.shared_jobs.valkey import Valkey
 
@@ -73,6 +79,14 @@ def media_server() -> Iterator[MediaServer]:
         (200, {}, png(0x405060)) if h.get("authorization") == TOKEN else (403, {}, b"no"))
     yield server
     server.stop()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[WorkerProcess]]:
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.kill()
 
 
 async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProcess,
@@ -155,3 +169,57 @@ async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProc
             await redis.aclose()
         assert TOKEN.split()[1] not in (await b.get(f"/jobs/{private}")).text
         assert TOKEN.split()[1] not in (await b.get(f"/jobs/{private}/events")).text
+
+
+async def test_a_sigkilled_workers_job_finds_its_media(
+        valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
+        processes: list[WorkerProcess]) -> None:
+    """The job's worker dies mid-run: the other worker stages the media again in its own
+    ComfyUI and finishes; the restarted worker removes what its predecessor left."""
+    from server.app import create_app
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    comfyuis = [comfyui, comfyui2]
+    before = input_files(comfyuis)
+    async with topology(valkey, [], api_comfyui=comfyui,
+                        job_claim_timeout=CLAIM_TIMEOUT) as top:  # API replicas only
+        a, b = top.api
+        env = worker_env(comfyui2, valkey, top.prefix,
+                         comfyui_input_dir=comfyui2.base_dir / "input")
+        doomed = WorkerProcess(env)
+        processes.append(doomed)
+        await doomed.start()
+        redis = Redis.from_url(valkey.url, decode_responses=True)
+        async with asyncio.timeout(30):  # its node definitions tell A which inputs load files
+            while not await redis.exists(f"{top.prefix}:nodedefs"):
+                await asyncio.sleep(0.1)
+        graph = slow_graph(blurs=3, size=160)
+        graph["1"] = {"class_type": "LoadImage", "inputs": {
+            "image": base64.b64encode(png(0x6A5A4A, (160, 160))).decode()}}
+        graph["99"] = {"class_type": "SaveImage", "inputs": {
+            "images": graph["99"]["inputs"]["images"], "filename_prefix": "cg/shared-kill"}}
+        r = await a.post("/prompt", json={"prompt": graph}, headers=ASYNC)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["job_id"]
+        async with asyncio.timeout(60):
+            while not await running_on(comfyui2):
+                await asyncio.sleep(0.05)
+        doomed.kill()  # mid-run: its staged file stays in comfyui2's input folder
+        survivor = shared_settings(comfyui, valkey, top.prefix, "worker",
+                                   job_claim_timeout=CLAIM_TIMEOUT)
+        async with live(create_app(survivor, {})):
+            job = await wait_state(b, job_id, {"succeeded", "failed", "cancelled"}, 120)
+        assert job["state"] == "succeeded", job
+        assert int(await redis.hget(f"{top.prefix}:job:{job_id}", "attempt")) >= 2
+        out = image(job["result"]["images"][0])
+        assert all(abs(x - y) <= 1 for x, y in zip(out.getpixel((80, 80)), rgb(0x6A5A4A),
+                                                     strict=True))
+        assert await media_keys(valkey, top.prefix) == []
+        left = input_files(comfyuis) - before
+        assert left and all(comfyui2.base_dir in p.parents for p in left), left
+        await doomed.start()  # a new worker on comfyui2 removes what the killed one left
+        async with asyncio.timeout(30):
+            while input_files(comfyuis) - before:
+                await asyncio.sleep(0.2)
+        await redis.aclose()
