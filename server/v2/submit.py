@@ -32,6 +32,7 @@ from server.media.attachments import Attachments
 from server.media.graph import resolve_graph_media, resolve_job_media
 from server.security import FetchError, UrlRefused
 from server.v2.assets import AssetStore, display_name
+from server.v2.shared_assets import SharedAssetStore
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 KEY_PREFIX = "v2:"
@@ -68,7 +69,8 @@ def invalid_workflow(message: str, problems: list[Problem] | None = None,
     return ApiError(422, "invalid_workflow", message, **details)
 
 
-async def create(request: Request, body: JobRequest, assets: AssetStore | None) -> Job:
+async def create(request: Request, body: JobRequest,
+                 assets: AssetStore | SharedAssetStore | None) -> Job:
     """The new job (never a replay: a key is single use under the contract)."""
     jobs = request.app.state.jobs  # JobManager or SharedJobs: the engine of /jobs
     runner: Runner = request.app.state.runner
@@ -206,7 +208,8 @@ def typed(request: Request, name: str, inputs: dict[str, Any] | None
     return wf.build(data), wf.path, data.model_dump(mode="json")
 
 
-async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runner: Runner,
+async def resolve_assets(graph: dict[str, Any], assets: AssetStore | SharedAssetStore | None,
+                         runner: Runner,
                          attachments: Attachments | None) -> tuple[str, ...]:
     """Replace each `core/ASSET` reference by a copy of its bytes in ComfyUI's input folder
     (with `attachments`, a shared job: in the job's files, staged by its worker)."""
@@ -229,8 +232,14 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runne
                                missing_ids=[asset_id], node_id=node, input=name)
             ext = (display_name(record.file_path) or "").rpartition(".")[2][:8] or "bin"
             filename = f"v2-{uuid.uuid4().hex[:12]}-{record.hash[7:23]}.{ext}"
+            try:
+                data = await assets.read(record)
+            except LookupError:
+                raise ApiError(422, "missing_asset", f"node {node} input {name!r}: the bytes "
+                               f"of asset {asset_id!r} expired; upload it again",
+                               missing_ids=[asset_id], node_id=node, input=name) from None
             answer = await (attachments or runner.supervisor.client).upload(
-                await assets.read(record), filename, subfolder="", overwrite=False,
+                data, filename, subfolder="", overwrite=False,
                 content_type=record.content_type)
             stored = f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") \
                 else answer["name"]

@@ -50,7 +50,11 @@ def image(b64: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(b64))).convert("RGB")
 
 
-def load_invert(image_value: str) -> dict:
+def near(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return all(abs(x - y) <= 1 for x, y in zip(a, b, strict=True))
+
+
+def load_invert(image_value: str | dict) -> dict:
     """LoadImage(value) → ImageInvert → SaveImage: a model-free image-in, image-out graph."""
     return {"1": {"class_type": "LoadImage", "inputs": {"image": image_value}},
             "2": {"class_type": "ImageInvert", "inputs": {"image": ["1", 0]}},
@@ -127,14 +131,14 @@ async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProc
         # with the request's credentials for a private URL: used by A, stored nowhere
         r = await b.post("/prompt", json={"prompt": load_invert(media_server.url("/in.png"))})
         assert r.status_code == 200, r.text
-        assert image(r.json()["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x204060)
+        assert near(image(r.json()["images"][0]).getpixel((0, 0)), rgb(0xFFFFFF - 0x204060))
         r = await a.post("/prompt", headers=ASYNC, json={
             "prompt": load_invert(media_server.url("/private.png")),
             "credentials": {media_server.url("/*"): {"Authorization": TOKEN}}})
         assert r.status_code == 202, r.text
         private = r.json()["job_id"]
         job = await wait_state(b, private, {"succeeded", "failed"})
-        assert image(job["result"]["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x405060)
+        assert near(image(job["result"]["images"][0]).getpixel((0, 0)), rgb(0xFFFFFF - 0x405060))
 
         # a v2 raw graph with a base64 value
         data = base64.b64encode(png(0x0F1E2D)).decode()
@@ -143,7 +147,33 @@ async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProc
         v2 = r.json()["id"]
         job = await wait_state(a, v2, {"succeeded", "failed"})
         assert job["state"] == "succeeded", job
-        assert image(job["result"]["images"][0]).getpixel((0, 0)) == rgb(0xFFFFFF - 0x0F1E2D)
+        assert near(image(job["result"]["images"][0]).getpixel((0, 0)), rgb(0xFFFFFF - 0x0F1E2D))
+
+        # a v2 asset uploaded through A, used by a job created through B; read, probed and
+        # deleted through either (one copy of the bytes in Redis, gone with its last record)
+        data = png(0x2B3C4D, (12, 9))
+        first = await a.post("/api/v2/assets", files={"file": ("a.png", data, "image/png")})
+        assert first.status_code == 201 and first.json()["created_new"] is True, first.text
+        asset = first.json()
+        again = await b.post("/api/v2/assets", files={"file": ("b.png", data, "image/png")})
+        assert again.json()["created_new"] is False and again.json()["hash"] == asset["hash"]
+        ref = {"__type": "core/ASSET", "info": {"id": asset["id"]}}
+        r = await b.post("/api/v2/jobs", json={"workflow": load_invert(ref)})
+        assert r.status_code == 201, r.text
+        job = await wait_state(a, r.json()["id"], {"succeeded", "failed"})
+        assert job["state"] == "succeeded", job
+        assert near(image(job["result"]["images"][0]).getpixel((0, 0)), rgb(0xFFFFFF - 0x2B3C4D))
+        assert (await b.get(f"/api/v2/assets/{asset['id']}/content")).content == data
+        meta = (await b.get(f"/api/v2/assets/{asset['id']}")).json()
+        assert meta["size_bytes"] == len(data) and meta["content_type"] == "image/png"
+        assert (await a.head(f"/api/v2/assets/by-hash/{asset['hash']}")).status_code == 200
+        assert (await b.delete(f"/api/v2/assets/{asset['id']}")).status_code == 204
+        assert (await a.get(f"/api/v2/assets/{asset['id']}")).status_code == 404
+        assert (await a.head(f"/api/v2/assets/by-hash/{asset['hash']}")).status_code == 200
+        assert (await a.delete(f"/api/v2/assets/{again.json()['id']}")).status_code == 204
+        assert (await b.head(f"/api/v2/assets/by-hash/{asset['hash']}")).status_code == 404
+        r = await a.post("/api/v2/jobs", json={"workflow": load_invert(ref)})
+        assert r.status_code == 422 and r.json()["error"]["code"] == "missing_asset", r.text
 
         # over the per-job cap: 413 naming the setting, and no job, no media left in Redis
         big = base64.b64encode(noise_png(360)).decode()
@@ -213,8 +243,7 @@ async def test_a_sigkilled_workers_job_finds_its_media(
         assert job["state"] == "succeeded", job
         assert int(await redis.hget(f"{top.prefix}:job:{job_id}", "attempt")) >= 2
         out = image(job["result"]["images"][0])
-        assert all(abs(x - y) <= 1 for x, y in zip(out.getpixel((80, 80)), rgb(0x6A5A4A),
-                                                     strict=True))
+        assert near(out.getpixel((80, 80)), rgb(0x6A5A4A))
         assert await media_keys(valkey, top.prefix) == []
         left = input_files(comfyuis) - before
         assert left and all(comfyui2.base_dir in p.parents for p in left), left
