@@ -164,17 +164,15 @@ async def resolve_graph_media(
 
 
 async def resolve_job_media(graph: dict[str, Any], nodedefs: NodeDefs, resolver: MediaResolver,
-                            request_id: str, attachments: Attachments, *,
+                            request_id: str, attachments: Attachments, models: ModelFetch, *,
                             credentials: UrlCredentials | None = None) -> tuple[str, ...]:
     """`resolve_graph_media` for a shared job: the files go into `attachments` (the worker
-    that runs the job stages them in its ComfyUI); the names they will have there."""
+    that runs the job stages them in its ComfyUI); the names they will have there. `models`
+    checks each model URL and names its file (the worker downloads it before the run)."""
     wanted = graph_models(graph, nodedefs)
-    if wanted:
-        names = ", ".join(item.field for item in wanted)
-        raise ApiError(501, "models_not_shared",
-                       f"model URLs ({names}) are not supported with shared jobs "
-                       "(COMFYGEN_REDIS_URL) yet: install the models on the workers",
-                       field=wanted[0].field)
+    names = await asyncio.gather(*(models(m.field, m.folder, m.url) for m in wanted))
+    for item, name in zip(wanted, names, strict=True):
+        graph[item.node]["inputs"][item.input] = name
     return await resolve_graph_media(graph, nodedefs, resolver, request_id, None,
                                      credentials=credentials, attachments=attachments)
 

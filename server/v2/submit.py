@@ -30,6 +30,7 @@ from server.jobs import Job
 from server.jobs.manager import Submission
 from server.media.attachments import Attachments
 from server.media.graph import resolve_graph_media, resolve_job_media
+from server.models.on_demand import JobModels
 from server.security import FetchError, UrlRefused
 from server.v2.assets import AssetStore, display_name
 from server.v2.shared_assets import SharedAssetStore
@@ -97,12 +98,13 @@ async def create(request: Request, body: JobRequest,
     run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow, extra_data=extra)
     # shared jobs: the files travel with the job (Redis) to the worker that runs it
     attachments = None if jobs.local else Attachments(runner.settings.shared_media_max_bytes)
+    models = None if jobs.local else JobModels(runner.media.guard, None)
     try:
         run.uploads = await resolve_assets(graph, assets, runner, attachments)
         if workflow == "prompt":
-            run.uploads += await graph_conveniences(graph, run.id, runner, attachments)
-        if attachments is not None:
-            run.attachments = attachments.files
+            run.uploads += await graph_conveniences(graph, run.id, runner, attachments, models)
+        if attachments is not None and models is not None:
+            run.attachments, run.models = attachments.files, tuple(models.wanted)
         await validate(graph, runner, jobs.local)
         if jobs.local:
             runner.supervisor.check_available()
@@ -256,10 +258,11 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | SharedAsset
 
 
 async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner,
-                             attachments: Attachments | None) -> tuple[str, ...]:
+                             attachments: Attachments | None, models: JobModels | None
+                             ) -> tuple[str, ...]:
     """The media values (base64, data URI, URL) and model URLs of a raw graph, as on
     `POST /prompt` (`server.media.graph`); the names uploaded."""
-    if attachments is None:
+    if attachments is None or models is None:
         defs = await nodedefs(runner)
         models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
         return await resolve_graph_media(graph, defs, runner.media, run_id,
@@ -268,7 +271,7 @@ async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner,
         defs = await runner.supervisor.client.node_info.get()
     except ComfyError:
         return ()
-    return await resolve_job_media(graph, defs, runner.media, run_id, attachments)
+    return await resolve_job_media(graph, defs, runner.media, run_id, attachments, models)
 
 
 async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:

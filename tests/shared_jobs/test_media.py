@@ -252,3 +252,50 @@ async def test_a_sigkilled_workers_job_finds_its_media(
             while input_files(comfyuis) - before:
                 await asyncio.sleep(0.2)
         await redis.aclose()
+
+
+async def test_a_model_url_is_checked_by_the_api_and_downloaded_by_the_worker(
+        valkey: Valkey, comfyui: ComfyUIProcess, media_server: MediaServer,
+        tmp_path: Path) -> None:
+    import os
+    import uuid
+
+    vae = comfyui.base_dir / "models" / "vae"
+    vae.mkdir(parents=True, exist_ok=True)
+    name = f"shared-{uuid.uuid4().hex[:8]}.safetensors"
+    weights = os.urandom(50_000)
+    media_server.routes[f"/m/{name}"] = lambda h: (200, {}, weights)
+    url = media_server.url(f"/m/{name}") + "?signature=s3cr3t-query"
+    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8,
+                                                         "batch_size": 1, "color": 0}},
+             "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0],
+                                                         "filename_prefix": "cg/shared-od"}},
+             "9": {"class_type": "VAELoader", "inputs": {"vae_name": url}}}
+    try:
+        async with topology(valkey, [comfyui], apis=1, models_dir=comfyui.base_dir / "models",
+                            models_cache_dir=tmp_path) as top:
+            (a,) = top.api
+            redis = Redis.from_url(valkey.url, decode_responses=True)
+            async with asyncio.timeout(30):
+                while not await redis.exists(f"{top.prefix}:nodedefs"):
+                    await asyncio.sleep(0.1)
+            # refused by the API replica's URL guard: 422 naming the input, no job
+            bad = {**graph, "9": {"class_type": "VAELoader",
+                                  "inputs": {"vae_name": "http://169.254.169.254/x.safetensors"}}}
+            r = await a.post("/prompt", json={"prompt": bad})
+            assert r.status_code == 422 and r.json()["field"] == "prompt.9.inputs.vae_name"
+            r = await a.post("/prompt", json={"prompt": graph}, headers=ASYNC)
+            assert r.status_code == 202, r.text
+            assert r.json()["prompt"]["9"]["inputs"]["vae_name"] == name
+            job_id = r.json()["job_id"]
+            job = await wait_state(a, job_id, {"succeeded", "failed"})
+            assert job["state"] == "succeeded", job
+            assert (vae / name).read_bytes() == weights  # in the worker's models folder
+            # the signed URL is in no record, view or event; its private key went with the job
+            assert "s3cr3t" not in (await a.get(f"/jobs/{job_id}")).text
+            assert "s3cr3t" not in (await a.get(f"/jobs/{job_id}/events")).text
+            assert "s3cr3t" not in repr(await redis.hgetall(f"{top.prefix}:job:{job_id}"))
+            assert not await redis.exists(f"{top.prefix}:job:{job_id}:private")
+            await redis.aclose()
+    finally:
+        (vae / name).unlink(missing_ok=True)

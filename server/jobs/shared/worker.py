@@ -183,18 +183,43 @@ class SharedWorker(JobManager):
 
     async def _execute(self, job_id: str, sub: Submission) -> None:
         try:
-            if sub.run.uploads:
-                try:
+            try:
+                await self._fetch_models(job_id)
+                if sub.run.uploads:
                     await self._stage(job_id, sub)
-                except ApiError as exc:
-                    self.runner.remove_uploads(sub.run)
-                    await self._failed(job_id, sub, exc)
-                    return
+            except ApiError as exc:
+                self.runner.remove_uploads(sub.run)
+                await self._failed(job_id, sub, exc)
+                return
             await super()._execute(job_id, sub)  # the run removes its uploads when it ends
         finally:
             if self.staged is not None and sub.run.uploads:
                 with contextlib.suppress(RedisError):
                     await self.redis.srem(self.staged, *_members(job_id, sub.run.uploads))
+
+    async def _fetch_models(self, job_id: str) -> None:
+        """Download the model files the job's graph names by URL (checked by the API replica)
+        into this worker's models folder, as models on demand do on one machine."""
+        try:
+            private = await self.redis.get(self.keys.private(job_id))
+        except RedisError as exc:
+            raise ApiError(503, "queue_unavailable",
+                           f"could not read the job's model URLs from Redis: {exc}") from exc
+        wanted = json.loads(private).get("models") or [] if private else []
+        if not wanted:
+            return
+        on_demand = self.runner.on_demand
+        if on_demand is None:
+            raise ApiError(422, "models_on_demand_off",
+                           f"{wanted[0][0]}: this worker has no models folder to download "
+                           "model URLs into (COMFYGEN_MODELS_DIR)", field=wanted[0][0])
+        fetch = on_demand.for_graph(None)
+        await asyncio.gather(*(fetch(field, folder, url) for field, folder, url, _ in wanted))
+        try:
+            await self.runner.supervisor.client.node_info.get(refresh=True)  # lists them now
+        except ComfyError as exc:
+            raise ApiError(503, "comfyui_unavailable", str(exc),
+                           headers={"Retry-After": str(self.settings.retry_after)}) from exc
 
     async def _stage(self, job_id: str, sub: Submission) -> None:
         """Upload the job's media files (kept in Redis with the job) to this worker's ComfyUI
