@@ -187,8 +187,15 @@ class SharedWorker(JobManager):
                 await self._fetch_models(job_id)
                 if sub.run.uploads:
                     await self._stage(job_id, sub)
-            except ApiError as exc:
+            except asyncio.CancelledError:  # cancelled, or stopping: nothing staged stays
                 self.runner.remove_uploads(sub.run)
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded in the job, never lost
+                self.runner.remove_uploads(sub.run)
+                if not isinstance(exc, ApiError):
+                    log.exception("job %s: preparing its files failed", job_id)
+                    exc = ApiError(500, "internal_error",
+                                   f"internal error: {type(exc).__name__}: {exc}")
                 await self._failed(job_id, sub, exc)
                 return
             await super()._execute(job_id, sub)  # the run removes its uploads when it ends
