@@ -233,4 +233,5 @@ def test_the_codec_carries_the_media_names_not_their_bytes() -> None:
               models=(("f", "vae", "https://x/v.sft?sig=1", "v.sft"),))
     data = codec.dump(Submission(run, "prompt", None, None, None, None))
     assert "sig=1" not in json.dumps(data) and "attachments" not in json.dumps(data)
-    assert codec.load(data).run.uploads == ("comfygen/a.png",)
+    back = codec.load(data).run
+    assert back.uploads == ("comfygen/a.png",) and back.models == (("f", "vae", "", "v.sft"),)

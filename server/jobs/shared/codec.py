@@ -20,6 +20,8 @@ def dump(sub: Submission) -> dict[str, Any]:
                 "fields": [[node, name, field] for (node, name), field in run.fields.items()],
                 # the media files the worker stages in its ComfyUI (bytes: P:job:{id}:media)
                 "uploads": list(run.uploads),
+                # model files to download: their URLs (signed queries) are in P:job:{id}:private
+                "models": [[name, folder, file] for name, folder, _url, file in run.models],
                 # without credentials (refused with shared jobs): the worker's environment's
                 "storage": ([type(run.storage).__name__, run.storage.model_dump(
                     mode="json", by_alias=True, exclude={"credentials"})]
@@ -37,6 +39,7 @@ def load(data: dict[str, Any]) -> Submission:
               input=raw.get("input"),
               fields={(node, name): field for node, name, field in raw.get("fields") or []},
               uploads=tuple(raw.get("uploads") or ()),
+              models=tuple((name, folder, "", file) for name, folder, file in raw.get("models") or ()),
               storage=_storage(raw.get("storage")))
     return Submission(run, data["workflow"], data.get("webhook"), data.get("webhook_v2"),
                       data.get("idempotency_key"), data.get("request_hash"))

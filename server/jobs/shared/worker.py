@@ -184,7 +184,8 @@ class SharedWorker(JobManager):
     async def _execute(self, job_id: str, sub: Submission) -> None:
         try:
             try:
-                await self._fetch_models(job_id)
+                if sub.run.models:
+                    await self._fetch_models(job_id)
                 if sub.run.uploads:
                     await self._stage(job_id, sub)
             except asyncio.CancelledError:  # cancelled, or stopping: nothing staged stays
