@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     """Deliveries of one job to workers; past it the job fails with `dead_letter`."""
     job_events_max: int = Field(default=1000, ge=10)
     """Events kept per job in Redis (a capped stream; SSE resumes within it)."""
+    asset_ttl: float = Field(default=24 * 3600.0, gt=0)
+    """With shared jobs: seconds a `/api/v2/assets` upload is kept in Redis (its record and
+    bytes; an upload of the same bytes keeps them longer). One machine keeps them on disk."""
+    shared_media_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    """Media bytes one shared job may carry in Redis (its files, decoded, in all; each file
+    is also held to `media_max_bytes`); past it the request gets 413."""
 
     # access
     api_key: SecretStr | None = None

@@ -54,6 +54,10 @@ class Run:
     input: dict[str, Any] | None = None
     fields: Mapping[tuple[str, str], str] = field(default_factory=dict)
     uploads: tuple[str, ...] = ()  # media this request put in ComfyUI's input folder
+    attachments: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    """Shared jobs: the bytes of `uploads` (name -> bytes), carried to the worker in Redis."""
+    models: tuple[tuple[str, str, str, str], ...] = field(default=(), repr=False)
+    """Shared jobs: (field, folder, url, file name) of the model URLs the worker downloads."""
     received: float = field(default_factory=time.monotonic)
     workflow: str = "prompt"  # metrics and log label: the workflow path, or "prompt"
     storage: Target | None = None  # upload outputs there; `images` then holds their URLs

@@ -24,6 +24,7 @@ from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.model_files import model_folder
 from comfygen.nodedefs import InputDef, MediaKind, NodeDef, NodeDefs
 from server.errors import ApiError
+from server.media.attachments import Attachments
 from server.media.decode import MediaFile, decode_media
 from server.media.errors import MediaError
 from server.media.inputs import MediaResolver
@@ -125,19 +126,22 @@ async def resolve_graph_media(
     nodedefs: NodeDefs,
     resolver: MediaResolver,
     request_id: str,
-    client: ComfyClient,
+    client: ComfyClient | None,
     *,
     credentials: UrlCredentials | None = None,
     models: ModelFetch | None = None,
     body_key: str = "prompt",
+    attachments: Attachments | None = None,
 ) -> tuple[str, ...]:
     """Decode, check and upload every media value of `graph`, writing the uploaded file's name
     in its place (the graph is changed in place); the names uploaded. Raises ApiError 413, 415
     or 422 naming the node and input of a bad value (nothing is uploaded then). Model URLs are
     downloaded by `models` first (without it, a model URL is a 422). Errors name the input
-    under `body_key`, the body's key holding the graph (`workflow` in API v2)."""
+    under `body_key`, the body's key holding the graph (`workflow` in API v2). With
+    `attachments` (a shared job) the files are kept there instead of uploaded to `client`."""
     wanted = [replace(m, root=body_key) for m in graph_models(graph, nodedefs)]
     if wanted:
+        assert client is not None
         await resolve_graph_models(graph, wanted, models, client)
     items = [replace(m, root=body_key) for m in graph_media(graph, nodedefs)]
     if not items:
@@ -156,11 +160,28 @@ async def resolve_graph_media(
 
     files = await asyncio.gather(*(decode(item) for item in items))
     names = await asyncio.gather(*(
-        resolver.upload(file, request_id, client, label=item.field)
+        resolver.upload(file, request_id, attachments or client,  # type: ignore[arg-type]
+                        label=item.field)
         for item, file in zip(items, files, strict=True)))
     for item, name in zip(items, names, strict=True):
         graph[item.node]["inputs"][item.input] = name
     return tuple(names)
+
+
+async def resolve_job_media(graph: dict[str, Any], nodedefs: NodeDefs, resolver: MediaResolver,
+                            request_id: str, attachments: Attachments, models: ModelFetch, *,
+                            credentials: UrlCredentials | None = None,
+                            body_key: str = "prompt") -> tuple[str, ...]:
+    """`resolve_graph_media` for a shared job: the files go into `attachments` (the worker
+    that runs the job stages them in its ComfyUI); the names they will have there. `models`
+    checks each model URL and names its file (the worker downloads it before the run)."""
+    wanted = [replace(m, root=body_key) for m in graph_models(graph, nodedefs)]
+    names = await asyncio.gather(*(models(m.field, m.folder, m.url) for m in wanted))
+    for item, name in zip(wanted, names, strict=True):
+        graph[item.node]["inputs"][item.input] = name
+    return await resolve_graph_media(graph, nodedefs, resolver, request_id, None,
+                                     credentials=credentials, attachments=attachments,
+                                     body_key=body_key)
 
 
 async def resolve_graph_models(graph: dict[str, Any], wanted: list[GraphModel],

@@ -16,6 +16,7 @@ from comfygen.comfy.errors import ComfyError
 from comfygen.runtime import Workflow, WorkflowInput
 from server.errors import ApiError
 from server.media import MediaError, MediaFile, MediaLimits, decode_media
+from server.media.attachments import Attachments
 from server.observability import metrics
 from server.security import UrlCredentials, UrlGuard, UrlPolicy
 from server.security.policy import merge_credentials, redact_url
@@ -45,7 +46,7 @@ class MediaResolver:
         """Called with `{url, size, ...}` (URL redacted) for each file fetched from a URL."""
 
     async def resolve(self, wf: Workflow, data: WorkflowInput, request_id: str,
-                      client: ComfyClient, *, uploads: Mapping[str, bytes] | None = None,
+                      client: ComfyClient | Attachments, *, uploads: Mapping[str, bytes] | None = None,
                       credentials: UrlCredentials | None = None,
                       dry_run: bool = False) -> WorkflowInput:
         """Upload every media field's content; return the input naming the uploads. A dry run
@@ -83,9 +84,10 @@ class MediaResolver:
             self.on_fetch({"url": redact_url(value.strip()), "field": file.field,
                            "size": len(file.data), "content_type": file.mime})
 
-    async def upload(self, file: MediaFile, request_id: str, client: ComfyClient, *,
-                     label: str | None = None) -> str:
-        """Put a checked file in ComfyUI's input folder; the value that names it there."""
+    async def upload(self, file: MediaFile, request_id: str,
+                     client: ComfyClient | Attachments, *, label: str | None = None) -> str:
+        """Put a checked file in ComfyUI's input folder (or, for a shared job, in its
+        attachments); the value that names it there."""
         try:
             ref = await client.upload(file.data, file.upload_name(request_id),
                                       subfolder=UPLOAD_SUBFOLDER, content_type=file.mime)

@@ -178,14 +178,7 @@ class ModelsOnDemand:
     async def check_url(self, url: str) -> ResolvedTarget:
         """`url` as the https URL fetched and the address it is pinned to, once the URL guard
         let it through; ModelRequestError (422) otherwise."""
-        if urlsplit(url).scheme.lower() not in SCHEMES:
-            raise ModelRequestError("invalid_url", "a model URL is http(s):// or hf://")
-        try:
-            return await self.guard.check(resolve_url(url))
-        except SourceError as exc:
-            raise ModelRequestError("invalid_url", str(exc)) from None
-        except FetchError as exc:
-            raise ModelRequestError(exc.reason, exc.message) from None
+        return await check_url(url, self.guard)
 
     async def _download(self, folder: str, url: str, name: str,
                         credentials: UrlCredentials | None) -> Path:
@@ -264,6 +257,46 @@ class ModelsOnDemand:
         for task in list(self.tasks):
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+async def check_url(url: str, guard: UrlGuard) -> ResolvedTarget:
+    """`url` as the https URL fetched and the address it is pinned to, once `guard` let it
+    through; ModelRequestError (422) otherwise."""
+    if urlsplit(url).scheme.lower() not in SCHEMES:
+        raise ModelRequestError("invalid_url", "a model URL is http(s):// or hf://")
+    try:
+        return await guard.check(resolve_url(url))
+    except SourceError as exc:
+        raise ModelRequestError("invalid_url", str(exc)) from None
+    except FetchError as exc:
+        raise ModelRequestError(exc.reason, exc.message) from None
+
+
+class JobModels:
+    """The model URLs of a shared job's graph: checked by the API replica (the URL guard, the
+    file name) and downloaded by the worker that runs the job (`ModelsOnDemand`, before the
+    run). A `ModelFetch`: (field, folder, url) -> the file name the graph then names."""
+
+    def __init__(self, guard: UrlGuard, credentials: UrlCredentials | None) -> None:
+        self.guard = guard
+        self.credentials = credentials
+        self.wanted: list[tuple[str, str, str, str]] = []
+        """(field, folder, url, file name) of each model URL."""
+
+    async def __call__(self, field: str, folder: str, url: str) -> str:
+        try:
+            name = file_name(url, None)
+            https = str((await check_url(url, self.guard)).url)
+        except ModelRequestError as exc:
+            raise ApiError(exc.status, "invalid_model", f"invalid request: {field}: "
+                           f"{exc.message}", field=field, reason=exc.reason) from None
+        if self.credentials is not None and self.credentials.headers_for(httpx.URL(https)):
+            raise ApiError(501, "credentials_not_shared",
+                           f"{field}: request credentials for a model URL are not carried to "
+                           "shared-job workers (COMFYGEN_REDIS_URL): configure them in the "
+                           "workers' COMFYGEN_MEDIA_URL_CREDENTIALS", field=field)
+        self.wanted.append((field, folder, url, name))
+        return name
 
 
 def _redacted(message: str, url: str) -> str:

@@ -8,12 +8,14 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from comfygen.models.manifest import graph_model_files
+from comfygen.storage import HttpUpload, Target
 from server.errors import ApiError
 from server.execution.preflight import check_pulling
 from server.execution.runner import Run, Runner
@@ -56,7 +58,10 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
     await check_webhooks(envelope, runner)
     if upload is not None:
         await runner.uploader.check(upload, envelope.upload_block)
-        if not local and (getattr(upload, "credentials", None) or envelope.credentials):
+        if not local and upload_credentials(envelope, upload):
+            # The worker uploads after the run: carrying them would put the secrets in Redis
+            # (and its AOF on disk) for as long as the job waits. Media URL credentials are
+            # used by this replica, before the job exists, and go nowhere.
             raise ApiError(501, "credentials_not_shared",
                            "request credentials for uploads are not carried to shared-job "
                            "workers (COMFYGEN_REDIS_URL): configure them in the workers' "
@@ -95,6 +100,16 @@ async def answer(request: Request, envelope: Envelope, runner: Runner, workflow:
     if background:
         return accepted(request, job)
     return finished(await jobs.wait(job.id))
+
+
+def upload_credentials(envelope: Envelope, upload: Target) -> bool:
+    """True when the request carries credentials its output upload would use: the block's
+    own, or request headers matching an `http_upload` URL."""
+    if getattr(upload, "credentials", None):
+        return True
+    creds = credentials_of(envelope)
+    return (creds is not None and isinstance(upload, HttpUpload)
+            and bool(creds.headers_for(httpx.URL(upload.url("x")))))
 
 
 async def check_webhooks(envelope: Envelope, runner: Runner) -> None:

@@ -10,10 +10,12 @@ from fastapi.responses import Response
 
 from comfygen.comfy.errors import ComfyError
 from server.deps import RunnerDep
-from server.errors import ApiError, ErrorBody
+from server.errors import ErrorBody
 from server.execution.results import RunResponse
 from server.execution.runner import Run, Runner
-from server.media.graph import graph_media, graph_models, resolve_graph_media
+from server.media.attachments import Attachments
+from server.media.graph import resolve_graph_media, resolve_job_media
+from server.models.on_demand import JobModels
 from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
 from server.runs.schemas import Accepted, PromptRequest
 from server.security import UrlCredentials
@@ -38,31 +40,33 @@ async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep
 
     async def build() -> Run:
         graph = copy.deepcopy(body.prompt)
-        uploads = await prompt_media(request, graph, body.id, runner,
-                                     credentials_of(body))
-        return Run(id=body.id, graph=graph, convert=body.convert_output, uploads=uploads)
+        shared = not request.app.state.jobs.local
+        attachments = Attachments(runner.settings.shared_media_max_bytes) if shared else None
+        credentials = credentials_of(body)
+        models = JobModels(runner.media.guard, credentials) if shared else None
+        uploads = await prompt_media(graph, body.id, runner, credentials, attachments, models)
+        return Run(id=body.id, graph=graph, convert=body.convert_output, uploads=uploads,
+                   attachments=attachments.files if attachments is not None else {},
+                   models=tuple(models.wanted) if models is not None else ())
 
     return await answer(request, body, runner, "prompt", build)
 
 
-async def prompt_media(request: Request, graph: dict[str, Any], request_id: str, runner: Runner,
-                       credentials: UrlCredentials | None) -> tuple[str, ...]:
-    """Upload the media values of `graph` (in place); the names uploaded. Without node
-    definitions (ComfyUI not up yet) the graph is left as it is: the run answers 503."""
+async def prompt_media(graph: dict[str, Any], request_id: str, runner: Runner,
+                       credentials: UrlCredentials | None,
+                       attachments: Attachments | None,
+                       job_models: JobModels | None = None) -> tuple[str, ...]:
+    """Upload the media values of `graph` (in place), or with shared jobs keep them in
+    `attachments` and its model URLs in `job_models` for the worker; the names uploaded. Without node definitions (ComfyUI not up
+    yet, or no worker published them) the graph is left as it is: ComfyUI validates it."""
     client = runner.supervisor.client
     try:
         nodedefs = await client.node_info.get()
     except ComfyError:
         return ()
-    if not request.app.state.jobs.local:
-        given = [*graph_media(graph, nodedefs), *graph_models(graph, nodedefs)]
-        if given:
-            names = ", ".join(item.field for item in given)
-            raise ApiError(501, "media_not_shared",
-                           f"media values ({names}) are not supported with shared jobs "
-                           "(COMFYGEN_REDIS_URL) yet: send file names, or use a single-machine "
-                           "server")
-        return ()
+    if attachments is not None and job_models is not None:
+        return await resolve_job_media(graph, nodedefs, runner.media, request_id, attachments,
+                                       job_models, credentials=credentials)
     models = runner.on_demand.for_graph(credentials) if runner.on_demand is not None else None
     return await resolve_graph_media(graph, nodedefs, runner.media, request_id, client,
                                      credentials=credentials, models=models)

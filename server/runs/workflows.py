@@ -18,6 +18,7 @@ from server.deps import RunnerDep
 from server.errors import ApiError, ErrorBody
 from server.execution.results import WorkflowResponse
 from server.execution.runner import Run, Runner
+from server.media.attachments import Attachments
 from server.media.multipart import media_route
 from server.observability import bind
 from server.runs.answer import (
@@ -108,15 +109,17 @@ async def prepare_run(wf: Workflow, body: Any, request: Request, runner: Runner,
     """The checks and the graph of one request, shared by the real call and its dry run: live
     choices (422), media (413/415/422; uploaded unless a dry run), then the builder."""
     data: WorkflowInput = body.input
+    attachments = None
     if not request.app.state.jobs.local:
-        check_shared(wf, data, request)
         # the node definitions a worker published (none yet: its ComfyUI validates)
         with contextlib.suppress(ComfyError):
             await check_choices_in(wf, data, runner.supervisor.client.node_info)
+        # media are carried with the job (Redis) and staged by the worker that runs it
+        attachments = Attachments(runner.settings.shared_media_max_bytes)
     else:
         await check_live_choices(wf, data, runner.supervisor)
     data = await runner.media.resolve(
-        wf, data, body.id, runner.supervisor.client,
+        wf, data, body.id, attachments or runner.supervisor.client,
         uploads=getattr(request.state, "uploads", None), credentials=credentials_of(body),
         dry_run=dry_run)
     # After resolve, every media value that is set names a file it uploaded (or would).
@@ -124,18 +127,8 @@ async def prepare_run(wf: Workflow, body: Any, request: Request, runner: Runner,
     fields = {(t.node, t.input): name for name, ts in wf.targets.items() for t in ts}
     return Run(id=body.id, graph=wf.build(data), nodes=tuple(wf.outputs) or None,
                convert=body.convert_output, input=data.model_dump(mode="json"),
-               fields=fields, uploads=() if dry_run else uploaded)
-
-
-def check_shared(wf: Workflow, data: WorkflowInput, request: Request) -> None:
-    """Shared jobs run on any worker's ComfyUI: media inputs are not carried with the job yet
-    (501), and live choices are checked by the worker's ComfyUI when it runs the graph."""
-    uploads = getattr(request.state, "uploads", None) or {}
-    given = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
-    if given:
-        raise ApiError(501, "media_not_shared",
-                       f"media inputs ({', '.join(given)}) are not supported with shared jobs "
-                       "(COMFYGEN_REDIS_URL) yet: run this workflow on a single-machine server")
+               fields=fields, uploads=() if dry_run else uploaded,
+               attachments=attachments.files if attachments is not None else {})
 
 
 async def check_live_choices(wf: Workflow, data: WorkflowInput, supervisor: Supervisor) -> None:

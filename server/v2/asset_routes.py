@@ -20,6 +20,7 @@ from server.errors import ApiError
 from server.media.sniff import sniff
 from server.v2 import contract
 from server.v2.assets import AssetRecord, AssetStore, parse_hash
+from server.v2.shared_assets import SharedAssetStore
 from server.v2.views import job_view, parse_output_id
 
 
@@ -42,12 +43,17 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
-def asset_store(request: Request) -> AssetStore:
-    """The app's asset store, opened on first use beside the job database."""
+def asset_store(request: Request) -> AssetStore | SharedAssetStore:
+    """The app's asset store, opened on first use beside the job database; with shared jobs
+    the one in Redis, the same from every replica."""
     state = request.app.state
     store = getattr(state, "v2_assets", None)
     if store is None:
-        store = AssetStore(state.settings.jobs_db.resolve().parent / "comfygen-assets")
+        if not state.jobs.local:
+            store = SharedAssetStore(state.jobs.raw, state.settings.redis_prefix,
+                                     state.settings.asset_ttl)
+        else:
+            store = AssetStore(state.settings.jobs_db.resolve().parent / "comfygen-assets")
         state.v2_assets = store
     return store
 
@@ -188,7 +194,10 @@ async def get_content(asset_id: str, request: Request,
         record = await store.get(asset_id)
         if record is None:
             raise not_found(asset_id)
-        data, content_type = await store.read(record), record.content_type
+        try:
+            data, content_type = await store.read(record), record.content_type
+        except LookupError:  # shared: its bytes expired with the last upload's TTL
+            raise not_found(asset_id) from None
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "private, max-age=3600"}
     if range_ is None:
         return Response(data, 200, headers=headers, media_type=content_type)

@@ -28,9 +28,12 @@ from server.errors import ApiError
 from server.execution.runner import Run, Runner
 from server.jobs import Job
 from server.jobs.manager import Submission
-from server.media.graph import resolve_graph_media
+from server.media.attachments import Attachments
+from server.media.graph import resolve_graph_media, resolve_job_media
+from server.models.on_demand import JobModels
 from server.security import FetchError, UrlRefused
 from server.v2.assets import AssetStore, display_name
+from server.v2.shared_assets import SharedAssetStore
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 KEY_PREFIX = "v2:"
@@ -67,7 +70,8 @@ def invalid_workflow(message: str, problems: list[Problem] | None = None,
     return ApiError(422, "invalid_workflow", message, **details)
 
 
-async def create(request: Request, body: JobRequest, assets: AssetStore | None) -> Job:
+async def create(request: Request, body: JobRequest,
+                 assets: AssetStore | SharedAssetStore | None) -> Job:
     """The new job (never a replay: a key is single use under the contract)."""
     jobs = request.app.state.jobs  # JobManager or SharedJobs: the engine of /jobs
     runner: Runner = request.app.state.runner
@@ -92,10 +96,15 @@ async def create(request: Request, body: JobRequest, assets: AssetStore | None) 
         await check_webhook(body.webhook_v2, runner)
     graph, workflow, data = await build_graph(request, body, runner)
     run = Run(id=str(uuid.uuid4()), graph=graph, input=data, workflow=workflow, extra_data=extra)
+    # shared jobs: the files travel with the job (Redis) to the worker that runs it
+    attachments = None if jobs.local else Attachments(runner.settings.shared_media_max_bytes)
+    models = None if jobs.local else JobModels(runner.media.guard, None)
     try:
-        run.uploads = await resolve_assets(graph, assets, runner, jobs.local)
-        if workflow == "prompt" and jobs.local:
-            run.uploads += await graph_conveniences(graph, run.id, runner)
+        run.uploads = await resolve_assets(graph, assets, runner, attachments)
+        if workflow == "prompt":
+            run.uploads += await graph_conveniences(graph, run.id, runner, attachments, models)
+        if attachments is not None and models is not None:
+            run.attachments, run.models = attachments.files, tuple(models.wanted)
         await validate(graph, runner, jobs.local)
         if jobs.local:
             runner.supervisor.check_available()
@@ -201,17 +210,18 @@ def typed(request: Request, name: str, inputs: dict[str, Any] | None
     return wf.build(data), wf.path, data.model_dump(mode="json")
 
 
-async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runner: Runner,
-                         local: bool) -> tuple[str, ...]:
-    """Replace each `core/ASSET` reference by a copy of its bytes in ComfyUI's input folder."""
+async def resolve_assets(graph: dict[str, Any], assets: AssetStore | SharedAssetStore | None,
+                         runner: Runner,
+                         attachments: Attachments | None) -> tuple[str, ...]:
+    """Replace each `core/ASSET` reference by a copy of its bytes in ComfyUI's input folder
+    (with `attachments`, a shared job: in the job's files, staged by its worker)."""
     refs = [(node, name, value) for node, spec in graph.items() if isinstance(spec, dict)
             for name, value in (spec.get("inputs") or {}).items()
             if isinstance(value, dict) and value.get("__type") == ASSET_TYPE]
     if not refs:
         return ()
-    if not local or assets is None:
-        raise ApiError(501, "media_not_shared", "core/ASSET references are not supported with "
-                       "shared jobs (COMFYGEN_REDIS_URL) yet: use a single-machine server")
+    if assets is None:
+        raise ApiError(503, "assets_unavailable", "the asset store is not available")
     uploaded: list[str] = []
     try:
         for node, name, ref in refs:
@@ -224,8 +234,14 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runne
                                missing_ids=[asset_id], node_id=node, input=name)
             ext = (display_name(record.file_path) or "").rpartition(".")[2][:8] or "bin"
             filename = f"v2-{uuid.uuid4().hex[:12]}-{record.hash[7:23]}.{ext}"
-            answer = await runner.supervisor.client.upload(
-                await assets.read(record), filename, subfolder="", overwrite=False,
+            try:
+                data = await assets.read(record)
+            except LookupError:
+                raise ApiError(422, "missing_asset", f"node {node} input {name!r}: the bytes "
+                               f"of asset {asset_id!r} expired; upload it again",
+                               missing_ids=[asset_id], node_id=node, input=name) from None
+            answer = await (attachments or runner.supervisor.client).upload(
+                data, filename, subfolder="", overwrite=False,
                 content_type=record.content_type)
             stored = f"{answer['subfolder']}/{answer['name']}" if answer.get("subfolder") \
                 else answer["name"]
@@ -241,15 +257,23 @@ async def resolve_assets(graph: dict[str, Any], assets: AssetStore | None, runne
     return tuple(uploaded)
 
 
-async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner
+async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner,
+                             attachments: Attachments | None, models: JobModels | None
                              ) -> tuple[str, ...]:
     """The media values (base64, data URI, URL) and model URLs of a raw graph, as on
     `POST /prompt` (`server.media.graph`); the names uploaded."""
-    defs = await nodedefs(runner)
-    models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
-    return await resolve_graph_media(graph, defs, runner.media, run_id,
-                                     runner.supervisor.client, models=models,
-                                     body_key="workflow")
+    if attachments is None or models is None:
+        defs = await nodedefs(runner)
+        models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
+        return await resolve_graph_media(graph, defs, runner.media, run_id,
+                                         runner.supervisor.client, models=models,
+                                         body_key="workflow")
+    try:  # what a worker published (none yet: the graph goes as it is, its ComfyUI checks)
+        defs = await runner.supervisor.client.node_info.get()
+    except ComfyError:
+        return ()
+    return await resolve_job_media(graph, defs, runner.media, run_id, attachments, models,
+                                   body_key="workflow")
 
 
 async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:

@@ -72,7 +72,7 @@ async def test_sdk_on_an_api_replica(comfyui: ComfyUIProcess, valkey: Valkey,  #
                 ref = {"__type": "core/ASSET", "info": {"id": "x"}}
                 r = await http.post("/api/v2/jobs", json={"workflow": {"1": {
                     "class_type": "LoadImage", "inputs": {"image": ref}}}})
-                assert r.status_code == 501 and r.json()["error"]["code"] == "media_not_shared"
+                assert r.status_code == 422 and r.json()["error"]["code"] == "missing_asset"
                 assert checked.counts["Job"] >= 3 and checked.counts["ErrorEnvelope"] >= 2
             finally:
                 await sdk.aclose()

@@ -244,12 +244,14 @@ async def test_workflow_routes_on_an_api_replica(valkey: Valkey, comfyui: ComfyU
         r = await b.post("/workflow/test/invert", json={"input": {"color": 0x336699, "size": 8}})
         assert r.status_code == 200, r.text
         assert near(pixel(r.json()["images"][0]), (0xCC, 0x99, 0x66))
+        # media are fetched and checked by the API replica (tests/shared_jobs/test_media.py):
+        # the URL guard refuses a host that does not resolve, naming the field
         r = await a.post("/workflow/test/scale", json={"input": {"image": "https://x.test/a.png"}})
-        assert r.status_code == 501 and r.json()["type"] == "media_not_shared"
+        assert r.status_code == 422 and r.json()["field"] == "input.image", r.text
         graph = {"1": {"class_type": "LoadImage", "inputs": {"image": "https://x.test/a.png"}},
                  "2": {"class_type": "PreviewImage", "inputs": {"images": ["1", 0]}}}
         r = await b.post("/prompt", json={"prompt": graph})  # a URL in a raw graph: the same
-        assert r.status_code == 501 and "prompt.1.inputs.image" in r.json()["error"], r.text
+        assert r.status_code == 422 and "prompt.1.inputs.image" in r.json()["error"], r.text
 
 
 async def test_one_server_role_all_with_redis(valkey: Valkey, comfyui: ComfyUIProcess) -> None:

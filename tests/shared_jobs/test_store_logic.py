@@ -199,3 +199,39 @@ async def test_a_waiter_gets_the_final_record_with_the_final_event(store: Shared
     await store.redis.delete(store.keys.job("j1"))
     with pytest.raises(JobNotFound):
         await store.until_final("j1")
+
+
+async def test_media_come_with_the_job_and_go_with_its_end(store: SharedStore) -> None:
+    """A job's media and private data are written by the script that creates it (not by a
+    replay of its key) and deleted by the one that ends it, whichever end it is."""
+    keys, raw = store.keys, store.redis
+    files = {"comfygen/a.png": b"\x89PNG\x00\xff", "v2-b.jpg": b"\xff\xd8"}
+    private = {"models": [["prompt.9.inputs.vae_name", "vae", "https://x/v.sft?sig=1", "v.sft"]]}
+    for job_id, end in (("m1", "succeed"), ("m2", "cancel"), ("m3", "fail")):
+        _, created = await store.create("prompt", job_id=job_id, idempotency_key=f"k-{job_id}",
+                                        request_hash="d", meta={}, sub={"run": {}},
+                                        media=files, private=private)
+        assert created and await raw.hlen(keys.media(job_id)) == 2
+        assert 0 < await raw.ttl(keys.media(job_id)) <= 60
+        assert "sig=1" not in json.dumps(await raw.hgetall(keys.job(job_id)))
+        _, created = await store.create("prompt", job_id=job_id + "-again",
+                                        idempotency_key=f"k-{job_id}", request_hash="d",
+                                        meta={}, sub={"run": {}}, media=files, private=private)
+        assert not created and not await raw.exists(keys.media(job_id + "-again"),
+                                                    keys.private(job_id + "-again"))
+        if end == "succeed":
+            await store.succeed(job_id, {})
+        elif end == "cancel":
+            await store.cancel(job_id)
+        else:
+            await store.fail(job_id, {"error": "x"})
+        assert not await raw.exists(keys.media(job_id), keys.private(job_id))
+
+
+def test_the_codec_carries_the_media_names_not_their_bytes() -> None:
+    run = Run(id="r", graph={}, uploads=("comfygen/a.png",), attachments={"comfygen/a.png": b"x"},
+              models=(("f", "vae", "https://x/v.sft?sig=1", "v.sft"),))
+    data = codec.dump(Submission(run, "prompt", None, None, None, None))
+    assert "sig=1" not in json.dumps(data) and "attachments" not in json.dumps(data)
+    back = codec.load(data).run
+    assert back.uploads == ("comfygen/a.png",) and back.models == (("f", "vae", "", "v.sft"),)

@@ -18,6 +18,10 @@ def dump(sub: Submission) -> dict[str, Any]:
                 "convert": run.convert.model_dump(mode="json") if run.convert else None,
                 "input": run.input,
                 "fields": [[node, name, field] for (node, name), field in run.fields.items()],
+                # the media files the worker stages in its ComfyUI (bytes: P:job:{id}:media)
+                "uploads": list(run.uploads),
+                # model files to download: their URLs (signed queries) are in P:job:{id}:private
+                "models": [[name, folder, file] for name, folder, _url, file in run.models],
                 # without credentials (refused with shared jobs): the worker's environment's
                 "storage": ([type(run.storage).__name__, run.storage.model_dump(
                     mode="json", by_alias=True, exclude={"credentials"})]
@@ -34,6 +38,8 @@ def load(data: dict[str, Any]) -> Submission:
               convert=ConvertOutput(**raw["convert"]) if raw.get("convert") else None,
               input=raw.get("input"),
               fields={(node, name): field for node, name, field in raw.get("fields") or []},
+              uploads=tuple(raw.get("uploads") or ()),
+              models=tuple((name, folder, "", file) for name, folder, file in raw.get("models") or ()),
               storage=_storage(raw.get("storage")))
     return Submission(run, data["workflow"], data.get("webhook"), data.get("webhook_v2"),
                       data.get("idempotency_key"), data.get("request_hash"))

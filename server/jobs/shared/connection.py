@@ -5,6 +5,12 @@ One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` belo
 - `P:job:{id}` hash: `state`, `doc` (static: workflow, meta, key, created), `sub` (what to run:
   the graph and webhooks), `progress`, `prompt_id`, `result`, `error`, `attempt`, `entry` (its
   queue entry), timestamps. Expires `job_ttl` seconds after creation and again after its end.
+- `P:job:{id}:media` hash: the job's media files (name -> bytes), written with the job by the
+  create script, staged by the worker in its ComfyUI, deleted when the job ends.
+- `P:job:{id}:private` string: what the worker needs but no view may show (JSON: the model URLs
+  of the graph, signed queries included), written with the job, deleted when the job ends.
+- `P:staged:{worker host and input folder}` set: `job id|file name` of media a worker put in
+  its ComfyUI's input folder, so a worker started after a SIGKILL removes what was left.
 - `P:key:{idempotency key}` string: the job id (SET NX semantics inside the create script).
 - `P:queue` stream + consumer group `workers`: one entry per job to run; deleted once done, so
   its length is the shared queue depth (admission, `/ready`).
@@ -40,6 +46,15 @@ class Keys:
 
     def key(self, idempotency_key: str) -> str:
         return f"{self.prefix}:key:{idempotency_key}"
+
+    def media(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:media"
+
+    def private(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:private"
+
+    def staged(self, place: str) -> str:
+        return f"{self.prefix}:staged:{place}"
 
     def events(self, job_id: str) -> str:
         return f"{self.prefix}:events:{job_id}"
@@ -80,14 +95,21 @@ def connect(settings: Settings, *, blocking: float = 0.0, decode: bool = True) -
     )
 
 
-# KEYS: job, idempotency key (or a dummy), queue, events.
-# ARGV: id, ttl, doc, sub, now, events maxlen, queued event data, has key ('1'/'0').
-# Returns '' when created, else the id of the job that already holds the key.
+# KEYS: job, idempotency key (or a dummy), queue, events, media, private.
+# ARGV: id, ttl, doc, sub, now, events maxlen, queued event data, has key ('1'/'0'), private
+# JSON ('' for none), then name/bytes pairs of the job's media files.
+# Returns '' when created (media included), else the id of the job that already holds the key
+# (nothing written).
 CREATE = """
 if ARGV[8] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return existing end
   redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
+end
+if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[2]) end
+if #ARGV > 9 then
+  redis.call('HSET', KEYS[5], unpack(ARGV, 10))
+  redis.call('EXPIRE', KEYS[5], ARGV[2])
 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'doc', ARGV[3], 'sub', ARGV[4],
            'created_at', ARGV[5], 'updated_at', ARGV[5], 'attempt', '0')
@@ -100,11 +122,12 @@ redis.call('EXPIRE', KEYS[4], ARGV[2])
 return ''
 """
 
-# KEYS: job, events. ARGV: n, n allowed states, ttl (0: keep), events maxlen, final event type
+# KEYS: job, events, media, private. ARGV: n, n allowed states, ttl (0: keep), events maxlen, final event type
 # ('' for none), final event data, then field/value pairs.
 # Returns 1 when written, 0 when the state did not allow it, -1 when the job is gone.
 # A final state and its final event are written together: a reader that sees the state final
-# finds the event in the stream (and a refused late finish appends nothing).
+# finds the event in the stream (and a refused late finish appends nothing). A final state
+# deletes the job's media and private data.
 TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -121,6 +144,7 @@ if ARGV[n + 4] ~= '' then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[n + 3], '*', 'type', ARGV[n + 4],
              'data', ARGV[n + 5], 'final', '1')
   if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
+  redis.call('DEL', KEYS[3], KEYS[4])
 end
 return 1
 """

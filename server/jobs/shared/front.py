@@ -154,7 +154,9 @@ class SharedJobs:
             meta["input"] = sub.run.input
         return await self.store.create(
             sub.workflow, job_id=str(uuid.uuid4()), idempotency_key=sub.idempotency_key,
-            request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub))
+            request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub),
+            media=sub.run.attachments,
+            private={"models": [list(m) for m in sub.run.models]} if sub.run.models else None)
 
     async def wait(self, job_id: str) -> Job:
         """Until the job is final (woken by its event stream); its record. A 504 after

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -62,19 +62,24 @@ class SharedStore:
 
     async def create(self, workflow: str, *, job_id: str, idempotency_key: str | None,
                      request_hash: str | None, meta: dict[str, Any],
-                     sub: dict[str, Any]) -> tuple[Job, bool]:
-        """A new queued job (record, queue entry and `queued` event written atomically), or the
-        job that already holds the idempotency key (and False)."""
+                     sub: dict[str, Any], media: Mapping[str, bytes] | None = None,
+                     private: dict[str, Any] | None = None) -> tuple[Job, bool]:
+        """A new queued job (record, media files, queue entry and `queued` event written
+        atomically), or the job that already holds the idempotency key (and False; nothing
+        written)."""
         now = time.time()
         doc = {"workflow": workflow, "idempotency_key": idempotency_key,
                "request_hash": request_hash, "meta": meta}
         key = self.keys.key(idempotency_key) if idempotency_key else self.keys.key("")
         queued = json.dumps({"id": job_id, "state": "queued"})
+        files = [part for name, data in (media or {}).items() for part in (name, data)]
         for _ in range(50):
             held = await self._create(
-                keys=[self.keys.job(job_id), key, self.keys.queue, self.keys.events(job_id)],
+                keys=[self.keys.job(job_id), key, self.keys.queue, self.keys.events(job_id),
+                      self.keys.media(job_id), self.keys.private(job_id)],
                 args=[job_id, self.ttl, json.dumps(doc), json.dumps(sub), repr(now),
-                      self.events_max, queued, "1" if idempotency_key else "0"])
+                      self.events_max, queued, "1" if idempotency_key else "0",
+                      json.dumps(private) if private else "", *files])
             if not held:
                 async with self.redis.pipeline(transaction=False) as pipe:
                     pipe.zadd(self.keys.index, {job_id: now})
@@ -142,8 +147,9 @@ class SharedStore:
         deadline = time.monotonic() + self.retry_for
         while True:
             try:
-                done = await self._transition(keys=[self.keys.job(job_id), self.keys.events(job_id)],
-                                              args=args)
+                done = await self._transition(keys=[
+                    self.keys.job(job_id), self.keys.events(job_id), self.keys.media(job_id),
+                    self.keys.private(job_id)], args=args)
                 break
             except RedisError:
                 if time.monotonic() >= deadline:

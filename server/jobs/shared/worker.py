@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
+import mimetypes
 import os
 import socket
 import time
@@ -22,7 +24,7 @@ from redis.exceptions import RedisError
 
 from comfygen.comfy.errors import ComfyError
 from server.errors import ApiError
-from server.execution.runner import Runner
+from server.execution.runner import Run, Runner
 from server.jobs.manager import JobManager, Submission
 from server.jobs.models import InvalidTransition, Job, JobNotFound, JobState
 from server.jobs.shared import codec
@@ -58,7 +60,12 @@ class SharedWorker(JobManager):
         self._loops: list[asyncio.Task[None]] = []
         self._reclaimed_at = 0.0
         self._swept_at = 0.0
+        self._staged_at = 0.0
         self._purger = None
+        root = runner.input_root
+        # where this worker's ComfyUI keeps inputs (None: not reachable, nothing to remove)
+        self.staged = None if root is None else self.keys.staged(hashlib.sha256(
+            f"{socket.gethostname()}:{root.resolve()}".encode()).hexdigest()[:16])
 
     async def start(self) -> None:
         self._loops = [asyncio.create_task(self._pull(), name="worker-pull"),
@@ -113,6 +120,7 @@ class SharedWorker(JobManager):
                 if not self.runner.supervisor.ready:
                     await asyncio.sleep(0.05)
                     continue
+                await self._sweep_staged()
                 if not group_ready:
                     await ensure_group(self.redis, self.keys)
                     group_ready = True
@@ -170,6 +178,104 @@ class SharedWorker(JobManager):
             if (consumer["name"] != self.consumer and not consumer["pending"]
                     and consumer["idle"] > 3_600_000):
                 await self.redis.xgroup_delconsumer(self.keys.queue, GROUP, consumer["name"])
+
+    # -- media: staged in this worker's ComfyUI, removed when the run ends ------------------
+
+    async def _execute(self, job_id: str, sub: Submission) -> None:
+        try:
+            try:
+                if sub.run.models:
+                    await self._fetch_models(job_id)
+                if sub.run.uploads:
+                    await self._stage(job_id, sub)
+            except asyncio.CancelledError:  # cancelled, or stopping: nothing staged stays
+                self.runner.remove_uploads(sub.run)
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded in the job, never lost
+                self.runner.remove_uploads(sub.run)
+                if not isinstance(exc, ApiError):
+                    log.exception("job %s: preparing its files failed", job_id)
+                    exc = ApiError(500, "internal_error",
+                                   f"internal error: {type(exc).__name__}: {exc}")
+                await self._failed(job_id, sub, exc)
+                return
+            await super()._execute(job_id, sub)  # the run removes its uploads when it ends
+        finally:
+            if self.staged is not None and sub.run.uploads:
+                with contextlib.suppress(RedisError):
+                    await self.redis.srem(self.staged, *_members(job_id, sub.run.uploads))
+
+    async def _fetch_models(self, job_id: str) -> None:
+        """Download the model files the job's graph names by URL (checked by the API replica)
+        into this worker's models folder, as models on demand do on one machine."""
+        try:
+            private = await self.redis.get(self.keys.private(job_id))
+        except RedisError as exc:
+            raise ApiError(503, "queue_unavailable",
+                           f"could not read the job's model URLs from Redis: {exc}") from exc
+        wanted = json.loads(private).get("models") or [] if private else []
+        if not wanted:
+            return
+        on_demand = self.runner.on_demand
+        if on_demand is None:
+            raise ApiError(422, "models_on_demand_off",
+                           f"{wanted[0][0]}: this worker has no models folder to download "
+                           "model URLs into (COMFYGEN_MODELS_DIR)", field=wanted[0][0])
+        fetch = on_demand.for_graph(None)
+        await asyncio.gather(*(fetch(field, folder, url) for field, folder, url, _ in wanted))
+        try:
+            await self.runner.supervisor.client.node_info.get(refresh=True)  # lists them now
+        except ComfyError as exc:
+            raise ApiError(503, "comfyui_unavailable", str(exc),
+                           headers={"Retry-After": str(self.settings.retry_after)}) from exc
+
+    async def _stage(self, job_id: str, sub: Submission) -> None:
+        """Upload the job's media files (kept in Redis with the job) to this worker's ComfyUI
+        under the names its graph uses (overwriting what an earlier attempt left)."""
+        try:
+            files = await self.shared.raw.hgetall(self.keys.media(job_id))
+        except RedisError as exc:
+            raise ApiError(503, "queue_unavailable",
+                           f"could not read the job's media files from Redis: {exc}") from exc
+        missing = [name for name in sub.run.uploads if name.encode() not in files]
+        if missing:
+            raise ApiError(500, "media_lost",
+                           f"the job's media files ({', '.join(missing)}) are no longer in "
+                           "Redis (evicted, or Redis lost data): submit the request again")
+        if self.staged is not None:
+            with contextlib.suppress(RedisError):
+                await self.redis.sadd(self.staged, *_members(job_id, sub.run.uploads))
+        client = self.runner.supervisor.client
+        for name in sub.run.uploads:
+            subfolder, _, filename = name.rpartition("/")
+            kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+            try:
+                answer = await client.upload(files[name.encode()], filename,
+                                             subfolder=subfolder, content_type=kind)
+            except ComfyError as exc:
+                raise ApiError(503, "comfyui_unavailable",
+                               f"could not upload {name} to this worker's ComfyUI: {exc}",
+                               headers={"Retry-After": str(self.settings.retry_after)}) from exc
+            if answer.get("name") != filename:
+                raise ApiError(500, "media_staging_failed",
+                               f"ComfyUI stored {name} as {answer.get('name')!r}")
+
+    async def _sweep_staged(self) -> None:
+        """Remove media that a worker on this ComfyUI staged for a job that has ended (its
+        worker was killed before it removed them), every `job_claim_timeout`."""
+        now = time.monotonic()
+        if self.staged is None or now - self._staged_at < self.settings.job_claim_timeout:
+            return
+        self._staged_at = now
+        members = await self.redis.smembers(self.staged)
+        for member in members:
+            job_id, _, name = member.partition("|")
+            if job_id in self.tasks:
+                continue
+            job = await self.store.get(job_id)
+            if job is None or job.terminal:
+                self.runner.remove_uploads(Run(id="", graph={}, uploads=(name,)))
+                await self.redis.srem(self.staged, member)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -348,3 +454,7 @@ class SharedWorker(JobManager):
         with contextlib.suppress(RedisError):
             await self.redis.set(self.keys.hook(message), "delivered" if delivered else "failed",
                                  ex=max(1, int(self.settings.job_ttl)))
+
+
+def _members(job_id: str, names: tuple[str, ...]) -> list[str]:
+    return [f"{job_id}|{name}" for name in names]
