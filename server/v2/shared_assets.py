@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:  # redis is imported only with shared jobs (it pulls in OpenTelemetry's SDK)
+    from redis.asyncio import Redis
 
 from server.v2.assets import HASH_PREFIX, AssetRecord, blake3_of, display_name
 

@@ -153,8 +153,12 @@ async def test_dead_letter_after_max_attempts(
         busy = (await a.post("/prompt", json={"prompt": slow_graph(blurs=3, size=256)},
                              headers=ASYNC)).json()["job_id"]
         await wait_state(a, busy, {"running"})
-        job_id = (await a.post("/prompt", json={"prompt": slow_graph(blurs=6, size=256)},
+        # a colour no other run used (a cached graph would finish before the kill), and the
+        # kill only once this job is running (a prompt left by another test doesn't count)
+        graph = slow_graph(blurs=6, size=256, color=random.randrange(0xFFFFFF))
+        job_id = (await a.post("/prompt", json={"prompt": graph},
                                headers=ASYNC)).json()["job_id"]
+        await wait_state(b, job_id, {"running"}, 60)
         async with asyncio.timeout(60):
             while not await running_on(comfyui2):
                 await asyncio.sleep(0.05)
