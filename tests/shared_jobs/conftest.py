@@ -5,12 +5,16 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from comfygen.comfy.launcher import ComfyUIProcess
 from tests.conftest import TEST_CUSTOM_NODES
 from tests.shared_jobs.valkey import Valkey, valkey_binary
+
+if TYPE_CHECKING:
+    from tests.shared_jobs.test_failures import WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,12 @@ def comfyui2(comfyui_home: Path,
     shutil.copytree(TEST_CUSTOM_NODES, base / "custom_nodes")
     with ComfyUIProcess.from_home(comfyui_home, base) as proc:
         yield proc
+
+
+@pytest.fixture
+def processes() -> Iterator[list[WorkerProcess]]:
+    """Worker processes a test started: killed at its end."""
+    started: list[WorkerProcess] = []
+    yield started
+    for process in started:
+        process.kill()

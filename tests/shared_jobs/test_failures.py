@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -74,14 +73,6 @@ def worker_env(comfyui: ComfyUIProcess, valkey: Valkey, prefix: str,
            "COMFYGEN_JOBS_DB": "/tmp/comfygen-unused-jobs.sqlite3"}
     env.update({f"COMFYGEN_{k.upper()}": str(v) for k, v in extra.items()})
     return env
-
-
-@pytest.fixture
-def processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.kill()
 
 
 async def running_on(comfyui: ComfyUIProcess) -> bool:

@@ -85,14 +85,6 @@ def media_server() -> Iterator[MediaServer]:
     server.stop()
 
 
-@pytest.fixture
-def processes() -> Iterator[list[WorkerProcess]]:
-    started: list[WorkerProcess] = []
-    yield started
-    for process in started:
-        process.kill()
-
-
 async def test_media_through_an_api_replica(valkey: Valkey, comfyui: ComfyUIProcess,
                                             comfyui2: ComfyUIProcess,
                                             media_server: MediaServer) -> None:
