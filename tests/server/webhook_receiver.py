@@ -16,6 +16,7 @@ class Receiver:
         self.port = free_port()
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.attempts = 0
+        self.attempted: list[tuple[dict[str, str], bytes]] = []  # every request, any status
         self.status_for: Callable[[bytes], int] = lambda body: 200
         self.arrived = asyncio.Event()
         self._server: asyncio.Server | None = None
@@ -51,6 +52,7 @@ class Receiver:
                        (line.split(":", 1) for line in lines if ":" in line)}
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.attempts += 1
+            self.attempted.append((headers, body))
             status = self.status_for(body)
             if status == 200:
                 self.received.append((headers, body))
