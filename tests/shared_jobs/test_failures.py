@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -209,12 +210,18 @@ async def test_sigkilled_api_replica_sync_request_still_completes(
         processes.append(replica)
         await replica.start()
         async with httpx.AsyncClient(base_url=replica.url, timeout=60) as a:
-            body = {"prompt": slow_graph(blurs=4, size=256), "id": "sync-on-a"}
+            # A colour no other run used: ComfyUI would answer a graph it ran last (or its first
+            # blurs: another test's slow_graph(blurs=3, size=256)) from its cache, in a moment,
+            # and the request could end before the kill.
+            color = random.randrange(0xFFFFFF)
+            body = {"prompt": slow_graph(blurs=4, size=256, color=color), "id": "sync-on-a"}
             call = asyncio.create_task(a.post("/prompt", json=body,
                                               headers={"Idempotency-Key": "held-by-a"}))
-            async with asyncio.timeout(30):  # the synchronous request's job is running
-                while not (await running_on(comfyui) or await running_on(comfyui2)):
-                    await asyncio.sleep(0.05)
+            # Its own job is durable and running: its state, not "some prompt is running in a
+            # ComfyUI" (a prompt another test left there let the kill come before A had even
+            # created the job; B then created a new one, not a replay).
+            job_id = await held_job(valkey, top.prefix, "held-by-a")
+            await wait_state(b, job_id, {"running"}, 30)
             replica.kill()
             with pytest.raises(httpx.TransportError):
                 await call
@@ -222,6 +229,19 @@ async def test_sigkilled_api_replica_sync_request_still_completes(
         r = await b.post("/prompt", json=body, headers={"Idempotency-Key": "held-by-a"})
         assert r.status_code == 200, r.text
         assert r.headers["idempotent-replayed"] == "true" and r.json()["id"] == "sync-on-a"
+        assert (await b.get(f"/jobs/{job_id}")).json()["state"] == "succeeded"
+
+
+async def held_job(valkey: Valkey, prefix: str, key: str, timeout: float = 30) -> str:
+    """The id of the job created with this Idempotency-Key, once it is in Redis."""
+    redis = Redis.from_url(valkey.url, decode_responses=True)
+    try:
+        async with asyncio.timeout(timeout):
+            while (job_id := await redis.get(f"{prefix}:key:{key}")) is None:
+                await asyncio.sleep(0.02)
+        return job_id
+    finally:
+        await redis.aclose()
 
 
 async def test_webhook_delivery_continues_after_its_worker_died(
