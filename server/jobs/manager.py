@@ -170,12 +170,16 @@ class JobManager:
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def _execute(self, job_id: str, sub: Submission) -> None:
-        prompt_id = str(uuid.uuid4())
+    async def _execute(self, job_id: str, sub: Submission, prompt_id: str | None = None) -> None:
+        """Run the job; `prompt_id` when the record already holds it (else a new one, written
+        before the prompt is sent so a cancel finds it)."""
+        known = prompt_id is not None
+        prompt_id = prompt_id or str(uuid.uuid4())
         bind(job_id=job_id, prompt_id=prompt_id, workflow=sub.workflow)  # this task's log lines
         follower: asyncio.Task[None] | None = None
         try:
-            await self.store.set_prompt_id(job_id, prompt_id)
+            if not known:
+                await self.store.set_prompt_id(job_id, prompt_id)
             follower = asyncio.create_task(self._follow(job_id, prompt_id, sub.run.graph))
             await asyncio.sleep(0)  # let the follower subscribe before the prompt is submitted
             try:

@@ -10,7 +10,6 @@ import time
 import fakeredis
 import pytest
 
-from server.errors import ApiError
 from server.execution.runner import Run
 from server.jobs.manager import Submission, webhook_id
 from server.jobs.models import (
@@ -23,7 +22,7 @@ from server.jobs.models import (
 from server.jobs.shared import codec
 from server.jobs.shared.connection import Keys
 from server.jobs.shared.front import SharedAdmission
-from server.jobs.shared.store import SharedStore
+from server.jobs.shared.store import QueueFull, SharedStore
 
 
 @pytest.fixture
@@ -114,14 +113,52 @@ async def test_a_reader_ends_when_the_job_is_gone(store: SharedStore) -> None:
     assert [e async for e in store.events("j1", block=50)] == []
 
 
+async def test_a_first_delivery_carries_what_to_run_and_its_end_acks_it(
+        store: SharedStore) -> None:
+    """The queue entry brings the submission and the prompt id (a worker starts without reading
+    the record); the script that ends the job acks and deletes the entry the worker claimed,
+    but not one it keeps (webhooks still to send: '')."""
+    for job_id in ("j1", "j2"):
+        await store.create("prompt", job_id=job_id, idempotency_key=None, request_hash=None,
+                           meta={}, sub={"run": {"id": job_id}}, prompt_id=f"p-{job_id}")
+    assert (await store.require("j1")).prompt_id == "p-j1"  # known to every replica at once
+    await store.redis.xgroup_create(store.keys.queue, "workers", id="0")
+    claimed = {}
+    for _ in range(2):
+        ((_, [(entry, fields)]),) = await store.redis.xreadgroup(
+            "workers", "w1", {store.keys.queue: ">"}, count=1)
+        assert json.loads(fields["sub"]) == {"run": {"id": fields["job"]}}
+        assert fields["prompt_id"] == f"p-{fields['job']}"
+        claimed[fields["job"]] = entry
+    store.claimed.update({"j1": claimed["j1"], "j2": ""})
+    await store.succeed("j1", {"images": []})
+    await store.fail("j2", {"error": "x"})
+    assert "j1" not in store.claimed and store.claimed["j2"] == ""
+    assert await store.depth() == 1  # j2's entry: its worker acks it after the webhooks
+    assert [p["message_id"] for p in await store.redis.xpending_range(
+        store.keys.queue, "workers", min="-", max="+", count=10)] == [claimed["j2"]]
+
+
 async def test_admission_uses_the_shared_depth(store: SharedStore) -> None:
-    admission = SharedAdmission(store, limit=2, retry_after=7)
-    await create(store, job_id="a")
-    await admission.acquire()
-    await create(store, job_id="b")
-    with pytest.raises(ApiError) as refused:
-        await admission.acquire()
-    assert refused.value.status == 429 and refused.value.headers["Retry-After"] == "7"
+    """The create script refuses a job while the queue holds `limit` (nothing written: no
+    record, media, private data or key), and still replays an existing idempotency key then."""
+    async def create_limited(job_id: str, key: str | None = None) -> tuple:
+        return await store.create("prompt", job_id=job_id, idempotency_key=key,
+                                  request_hash="d1", meta={}, sub={"run": {}}, limit=2,
+                                  media={"comfygen/x.png": b"\x89PNG"},
+                                  private={"models": [["a", "b", "https://x/m", "m"]]})
+
+    await create_limited("a", key="ka")
+    await create_limited("b")
+    with pytest.raises(QueueFull) as full:
+        await create_limited("c", key="kc")
+    assert full.value.depth == 2 and await store.get("c") is None and await store.depth() == 2
+    keys = store.keys
+    assert not await store.redis.exists(keys.media("c"), keys.private("c"), keys.key("kc"))
+    assert (await create_limited("a2", key="ka"))[0].id == "a"  # a replay is not a new job
+    refused = SharedAdmission(limit=2, retry_after=7).refuse(full.value.depth)
+    assert refused.status == 429 and refused.headers["Retry-After"] == "7"
+    assert refused.type == "queue_full"
 
 
 def test_submission_round_trip_and_webhook_ids() -> None:

@@ -12,10 +12,13 @@ One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` belo
 - `P:staged:{worker host and input folder}` set: `job id|file name` of media a worker put in
   its ComfyUI's input folder, so a worker started after a SIGKILL removes what was left.
 - `P:key:{idempotency key}` string: the job id (SET NX semantics inside the create script).
-- `P:queue` stream + consumer group `workers`: one entry per job to run; deleted once done, so
-  its length is the shared queue depth (admission, `/ready`).
+- `P:queue` stream + consumer group `workers`: one entry per job to run (`job`, and `sub` +
+  `prompt_id` so a worker starts a first delivery without reading the record); deleted once
+  done (by the script that ends the job), so its length is the shared queue depth.
 - `P:events:{id}` stream: the job's events, capped (`job_events_max`); SSE ids are entry ids.
   The final event is appended by the script that makes the state final.
+- `P:done:{id}` stream: one entry, written with the final state; what a synchronous request's
+  waiter blocks on (woken once, at the end, not by every event).
 - `P:cancel` pub/sub channel: job ids to interrupt (workers also re-check the state each beat).
 - `P:hook:{webhook-id}` string: delivery state of one webhook message (`sending`, `delivered`,
   `failed`) so a reclaimed job never sends an event twice.
@@ -59,6 +62,9 @@ class Keys:
     def events(self, job_id: str) -> str:
         return f"{self.prefix}:events:{job_id}"
 
+    def done(self, job_id: str) -> str:
+        return f"{self.prefix}:done:{job_id}"
+
     def hook(self, message_id: str) -> str:
         return f"{self.prefix}:hook:{message_id}"
 
@@ -95,39 +101,51 @@ def connect(settings: Settings, *, blocking: float = 0.0, decode: bool = True) -
     )
 
 
-# KEYS: job, idempotency key (or a dummy), queue, events, media, private.
-# ARGV: id, ttl, doc, sub, now, events maxlen, queued event data, has key ('1'/'0'), private
-# JSON ('' for none), then name/bytes pairs of the job's media files.
-# Returns '' when created (media included), else the id of the job that already holds the key
-# (nothing written).
+# KEYS: job, idempotency key (or a dummy), queue, events, index, media, private.
+# ARGV: id, ttl, doc, sub, now, events maxlen, queued event data, has key ('1'/'0'), prompt id,
+# index size, queue limit (0: none), private JSON ('' for none), then name/bytes pairs of the
+# job's media files. Returns '' when created (media included), the id of the job that already
+# holds the key, or {'full', depth} when the queue holds `limit` jobs; in both of those cases
+# nothing is written (admission and creation are one round trip, and a refused job leaves no
+# media behind).
 CREATE = """
 if ARGV[8] == '1' then
   local existing = redis.call('GET', KEYS[2])
   if existing then return existing end
-  redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2])
 end
-if ARGV[9] ~= '' then redis.call('SET', KEYS[6], ARGV[9], 'EX', ARGV[2]) end
-if #ARGV > 9 then
-  redis.call('HSET', KEYS[5], unpack(ARGV, 10))
-  redis.call('EXPIRE', KEYS[5], ARGV[2])
+local limit = tonumber(ARGV[11])
+if limit > 0 then
+  local depth = redis.call('XLEN', KEYS[3])
+  if depth >= limit then return {'full', depth} end
 end
+if ARGV[8] == '1' then redis.call('SET', KEYS[2], ARGV[1], 'EX', ARGV[2]) end
+if ARGV[12] ~= '' then redis.call('SET', KEYS[7], ARGV[12], 'EX', ARGV[2]) end
+if #ARGV > 12 then
+  redis.call('HSET', KEYS[6], unpack(ARGV, 13))
+  redis.call('EXPIRE', KEYS[6], ARGV[2])
+end
+local entry = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1], 'sub', ARGV[4],
+                         'prompt_id', ARGV[9])
 redis.call('HSET', KEYS[1], 'state', 'queued', 'doc', ARGV[3], 'sub', ARGV[4],
-           'created_at', ARGV[5], 'updated_at', ARGV[5], 'attempt', '0')
+           'created_at', ARGV[5], 'updated_at', ARGV[5], 'attempt', '0', 'prompt_id', ARGV[9],
+           'entry', entry)
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-local entry = redis.call('XADD', KEYS[3], '*', 'job', ARGV[1])
-redis.call('HSET', KEYS[1], 'entry', entry)
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*', 'type', 'queued', 'data', ARGV[7],
            'final', '0')
 redis.call('EXPIRE', KEYS[4], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[5], ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[10]) - 1)
 return ''
 """
 
-# KEYS: job, events, media, private. ARGV: n, n allowed states, ttl (0: keep), events maxlen, final event type
-# ('' for none), final event data, then field/value pairs.
+# KEYS: job, events, done, queue, media, private. ARGV: n, n allowed states, ttl (0: keep),
+# events maxlen, final event type ('' for none), final event data, queue entry to ack and
+# delete ('' for none), then field/value pairs.
 # Returns 1 when written, 0 when the state did not allow it, -1 when the job is gone.
-# A final state and its final event are written together: a reader that sees the state final
-# finds the event in the stream (and a refused late finish appends nothing). A final state
-# deletes the job's media and private data.
+# A final state, its final event and the `done` entry are written together: a reader that sees
+# the state final finds the event in the stream (and a refused late finish appends nothing);
+# a final state deletes the job's media and private data; the worker that ends its job takes
+# it off the queue in the same call.
 TRANSITION = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return -1 end
@@ -136,15 +154,23 @@ local ok = false
 for i = 2, n + 1 do if ARGV[i] == state then ok = true end end
 if not ok then return 0 end
 local values = {}
-for i = n + 6, #ARGV do table.insert(values, ARGV[i]) end
+for i = n + 7, #ARGV do table.insert(values, ARGV[i]) end
 redis.call('HSET', KEYS[1], unpack(values))
 local ttl = tonumber(ARGV[n + 2])
 if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
 if ARGV[n + 4] ~= '' then
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[n + 3], '*', 'type', ARGV[n + 4],
              'data', ARGV[n + 5], 'final', '1')
-  if ttl > 0 then redis.call('EXPIRE', KEYS[2], ttl) end
-  redis.call('DEL', KEYS[3], KEYS[4])
+  redis.call('XADD', KEYS[3], '*', 'state', ARGV[n + 4])
+  if ttl > 0 then
+    redis.call('EXPIRE', KEYS[2], ttl)
+    redis.call('EXPIRE', KEYS[3], ttl)
+  end
+  redis.call('DEL', KEYS[5], KEYS[6])
+end
+if ARGV[n + 6] ~= '' then
+  redis.call('XACK', KEYS[4], '""" + GROUP + """', ARGV[n + 6])
+  redis.call('XDEL', KEYS[4], ARGV[n + 6])
 end
 return 1
 """

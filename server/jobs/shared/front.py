@@ -20,7 +20,7 @@ from server.jobs.manager import Submission
 from server.jobs.models import InvalidTransition, Job, JobState
 from server.jobs.shared import codec
 from server.jobs.shared.connection import GROUP, Keys, connect
-from server.jobs.shared.store import SharedStore, StreamEvent
+from server.jobs.shared.store import QueueFull, SharedStore, StreamEvent
 from server.settings import Settings
 
 log = logging.getLogger("comfygen.server")
@@ -43,23 +43,22 @@ class SharedSlot:
 
 
 class SharedAdmission:
-    """429 + Retry-After while the shared queue (waiting + running jobs) is at `limit`."""
+    """429 + Retry-After while the shared queue (waiting + running jobs) is at `limit`. Checked
+    by the script that creates the job (one round trip for both): `acquire` holds nothing."""
 
-    def __init__(self, store: SharedStore, limit: int, retry_after: int) -> None:
-        self.store = store
+    def __init__(self, limit: int, retry_after: int) -> None:
         self.limit = limit
         self.retry_after = retry_after
 
     async def acquire(self) -> SharedSlot:
-        if self.limit:
-            depth = await self.store.depth()
-            if depth >= self.limit:
-                raise ApiError(
-                    429, "queue_full",
-                    f"the job queue is full ({depth} jobs waiting or running, limit "
-                    f"{self.limit}); retry after {self.retry_after} s",
-                    headers={"Retry-After": str(self.retry_after)}, queue=depth, limit=self.limit)
         return SharedSlot()
+
+    def refuse(self, depth: int) -> ApiError:
+        return ApiError(
+            429, "queue_full",
+            f"the job queue is full ({depth} jobs waiting or running, limit "
+            f"{self.limit}); retry after {self.retry_after} s",
+            headers={"Retry-After": str(self.retry_after)}, queue=depth, limit=self.limit)
 
 
 def unavailable(settings: Settings, exc: Exception) -> ApiError:
@@ -82,7 +81,7 @@ class SharedJobs:
         self.raw = connect(settings, decode=False)  # bytes (the node definitions)
         self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
                                  events_max=settings.job_events_max)
-        self.admission = SharedAdmission(self.store, settings.queue_limit, settings.retry_after)
+        self.admission = SharedAdmission(settings.queue_limit, settings.retry_after)
 
     async def start(self) -> None:
         try:
@@ -152,11 +151,15 @@ class SharedJobs:
         meta = {"request_id": sub.run.id, "prompt": sub.run.graph}
         if sub.run.input is not None:
             meta["input"] = sub.run.input
-        return await self.store.create(
-            sub.workflow, job_id=str(uuid.uuid4()), idempotency_key=sub.idempotency_key,
-            request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub),
-            media=sub.run.attachments,
-            private={"models": [list(m) for m in sub.run.models]} if sub.run.models else None)
+        try:
+            return await self.store.create(
+                sub.workflow, job_id=str(uuid.uuid4()), idempotency_key=sub.idempotency_key,
+                request_hash=sub.request_hash, meta=meta, sub=codec.dump(sub),
+                prompt_id=str(uuid.uuid4()), limit=self.admission.limit,
+                media=sub.run.attachments,
+                private={"models": [list(m) for m in sub.run.models]} if sub.run.models else None)
+        except QueueFull as full:
+            raise self.admission.refuse(full.depth) from None
 
     async def wait(self, job_id: str) -> Job:
         """Until the job is final (woken by its event stream); its record. A 504 after

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -29,6 +30,14 @@ from server.jobs.shared.connection import APPEND, CREATE, TRANSITION, Keys
 log = logging.getLogger("comfygen.server")
 
 INDEX_MAX = 10_000  # jobs a listing can reach: older ids leave the index (their records expire)
+
+
+class QueueFull(Exception):
+    """The shared queue holds its limit of jobs (`depth` of them): nothing was created."""
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(depth)
+        self.depth = depth
 
 
 @dataclass(frozen=True)
@@ -57,38 +66,43 @@ class SharedStore:
         self._append = redis.register_script(APPEND)
         self._outbox: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        # A worker's claimed queue entries by job id that the script ending the job acks and
+        # deletes (popped then; '' for one the worker acks itself).
+        self.claimed: dict[str, str] = {}
 
     # -- records ---------------------------------------------------------------------------
 
     async def create(self, workflow: str, *, job_id: str, idempotency_key: str | None,
-                     request_hash: str | None, meta: dict[str, Any],
-                     sub: dict[str, Any], media: Mapping[str, bytes] | None = None,
+                     request_hash: str | None, meta: dict[str, Any], sub: dict[str, Any],
+                     prompt_id: str | None = None, limit: int = 0,
+                     media: Mapping[str, bytes] | None = None,
                      private: dict[str, Any] | None = None) -> tuple[Job, bool]:
-        """A new queued job (record, media files, queue entry and `queued` event written
-        atomically), or the job that already holds the idempotency key (and False; nothing
-        written)."""
-        now = time.time()
+        """A new queued job (record, media files, queue entry, index and `queued` event written
+        atomically, in one round trip), or the job that already holds the idempotency key (and
+        False; nothing written). `prompt_id`: what the first worker submits it to ComfyUI as
+        (known to every replica from the start, so a cancel finds it without the worker
+        writing it first). `QueueFull` when `limit` jobs (if not 0) are waiting or running
+        already (nothing written either)."""
+        now = repr(time.time())
         doc = {"workflow": workflow, "idempotency_key": idempotency_key,
                "request_hash": request_hash, "meta": meta}
         key = self.keys.key(idempotency_key) if idempotency_key else self.keys.key("")
-        queued = json.dumps({"id": job_id, "state": "queued"})
+        queued = _dumps({"id": job_id, "state": "queued"})
         files = [part for name, data in (media or {}).items() for part in (name, data)]
         for _ in range(50):
             held = await self._create(
                 keys=[self.keys.job(job_id), key, self.keys.queue, self.keys.events(job_id),
-                      self.keys.media(job_id), self.keys.private(job_id)],
-                args=[job_id, self.ttl, json.dumps(doc), json.dumps(sub), repr(now),
-                      self.events_max, queued, "1" if idempotency_key else "0",
-                      json.dumps(private) if private else "", *files])
-            if not held:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.zadd(self.keys.index, {job_id: now})
-                    pipe.zremrangebyrank(self.keys.index, 0, -INDEX_MAX - 1)
-                    pipe.hgetall(self.keys.job(job_id))
-                    *_, raw = await pipe.execute()
-                if not raw:
-                    raise JobNotFound(job_id)
-                return _job(job_id, raw), True
+                      self.keys.index, self.keys.media(job_id), self.keys.private(job_id)],
+                args=[job_id, self.ttl, _encode(doc), _encode(sub), now, self.events_max,
+                      queued, "1" if idempotency_key else "0", prompt_id or "", INDEX_MAX,
+                      limit, _encode(private) if private else "", *files])
+            if isinstance(held, list):
+                raise QueueFull(int(held[1]))
+            if not held:  # the record as the script wrote it
+                stamp = datetime.fromtimestamp(float(now), UTC)
+                return Job(id=job_id, workflow=workflow, state=JobState.QUEUED,
+                           idempotency_key=idempotency_key, prompt_id=prompt_id or None,
+                           meta=_meta(doc), created_at=stamp, updated_at=stamp), True
             first = await self._find_held(held, request_hash)
             if first is not None:
                 return first, False
@@ -123,7 +137,7 @@ class SharedStore:
         raw = await self.redis.hgetall(self.keys.job(job_id))
         if not raw:
             return None
-        return _job(job_id, raw), json.loads(raw["sub"])
+        return _job(job_id, raw), _decode(raw["sub"])
 
     async def update(self, job_id: str, allowed: Iterable[JobState], fields: dict[str, Any],
                      *, final: dict[str, Any] | None = None, fetch: bool = True) -> Job | None:
@@ -132,24 +146,28 @@ class SharedStore:
 
         `final` (the data of the final event, whose type is the new state) ends the job: the
         record gets its final TTL and the event is appended in the same script, after the
-        events still queued here (a reader that sees the state final finds the event)."""
+        events still queued here (a reader that sees the state final finds the event), with
+        the `done` entry its waiters block on; the queue entry this worker claimed for it (if
+        any) is acked and deleted in the same script."""
         allowed = [s.value for s in allowed]
         pairs: list[Any] = ["updated_at", repr(time.time())]
         event = ["", ""]
+        ack = ""
         if final is not None:
             await self.flush()
             pairs += ["expires_at", repr(time.time() + self.ttl)]
             event = [fields["state"], _dumps(final)]
+            ack = self.claimed.get(job_id, "")
         for name, value in fields.items():
-            pairs += [name, value if isinstance(value, str) else json.dumps(value)]
+            pairs += [name, value if isinstance(value, str) else _encode(value)]
         args = [len(allowed), *allowed, self.ttl if final is not None else 0, self.events_max,
-                *event, *pairs]
+                *event, ack, *pairs]
+        keys = [self.keys.job(job_id), self.keys.events(job_id), self.keys.done(job_id),
+                self.keys.queue, self.keys.media(job_id), self.keys.private(job_id)]
         deadline = time.monotonic() + self.retry_for
         while True:
             try:
-                done = await self._transition(keys=[
-                    self.keys.job(job_id), self.keys.events(job_id), self.keys.media(job_id),
-                    self.keys.private(job_id)], args=args)
+                done = await self._transition(keys=keys, args=args)
                 break
             except RedisError:
                 if time.monotonic() >= deadline:
@@ -160,6 +178,8 @@ class SharedStore:
         if done == 0:
             job = await self.require(job_id)
             raise InvalidTransition(job, JobState(fields.get("state", job.state.value)))
+        if ack:
+            self.claimed.pop(job_id, None)
         return await self.require(job_id) if fetch else None
 
     # The worker-side writes below answer None: the job manager does not read the record back.
@@ -286,28 +306,24 @@ class SharedStore:
         return await self._append(keys=keys, args=args)
 
     async def until_final(self, job_id: str, *, block: int = 1000) -> Job:
-        """The record once final, woken by the job's events: each blocking XREAD is pipelined
-        with the record's HGETALL, which Redis runs right after the read returns, so the read
-        that returns the final event also brings the final record (the script that appended
-        the event made it final): one round trip, no polling. `JobNotFound` when it expired;
-        Redis errors are waited out (the caller has its own timeout)."""
-        key, record = self.keys.events(job_id), self.keys.job(job_id)
-        last = "0-0"
+        """The record once final. Blocks on the job's `done` stream (written by the script that
+        makes the state final, so it wakes once, at the end, not at every event), pipelined
+        with the record's HGETALL, which Redis runs right after the read returns: the read that
+        wakes brings the final record in the same round trip; no polling. `JobNotFound` when it
+        expired; Redis errors are waited out (the caller has its own timeout)."""
+        done, record = self.keys.done(job_id), self.keys.job(job_id)
         while True:
             try:
                 async with self.reader.pipeline(transaction=False) as pipe:
-                    answer, raw = await pipe.xread({key: last}, count=100, block=block).hgetall(
+                    _, raw = await pipe.xread({done: "0-0"}, count=1, block=block).hgetall(
                         record).execute()
             except RedisError:
                 await asyncio.sleep(0.5)
                 continue
             if not raw:
                 raise JobNotFound(job_id)
-            job = _job(job_id, raw)
-            if job.terminal:
-                return job
-            for _stream, entries in answer or []:
-                last = entries[-1][0]
+            if JobState(raw["state"]).terminal:
+                return _job(job_id, raw)
 
     async def events(self, job_id: str, after: str | None = None, *,
                      block: int = 1000) -> AsyncIterator[StreamEvent]:
@@ -352,15 +368,35 @@ def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-def _job(job_id: str, raw: dict[str, str]) -> Job:
-    doc = json.loads(raw["doc"])
+def _encode(value: Any) -> str:
+    """JSON text of a record field (orjson: the result's base64 is encoded once, fast)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
+        return json.dumps(value, separators=(",", ":"))
+
+
+def _decode(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:  # what only the standard library reads (a huge integer)
+        return json.loads(text)
+
+
+def _meta(doc: dict[str, Any]) -> dict[str, Any]:
     meta = dict(doc.get("meta") or {})
     if doc.get("request_hash"):
         meta["_request_hash"] = doc["request_hash"]
+    return meta
+
+
+def _job(job_id: str, raw: dict[str, str]) -> Job:
+    doc = _decode(raw["doc"])
+    meta = _meta(doc)
 
     def load(name: str) -> Any:
         value = raw.get(name)
-        return json.loads(value) if value else None
+        return _decode(value) if value else None
 
     def stamp(name: str) -> datetime | None:
         value = raw.get(name)

@@ -20,6 +20,7 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from redis.exceptions import RedisError
 
 from comfygen.comfy.errors import ComfyError
@@ -126,8 +127,8 @@ class SharedWorker(JobManager):
                     group_ready = True
                 item = await self._reclaim() or await self._next()
                 if item is not None:
-                    entry, job_id, deliveries = item
-                    task = self.runner.spawn(self._work(entry, job_id, deliveries))
+                    entry, job_id, deliveries, start = item
+                    task = self.runner.spawn(self._work(entry, job_id, deliveries, start))
                     self.tasks[job_id] = task
                     task.add_done_callback(lambda _t, j=job_id: self._done(j))
             except RedisError as exc:
@@ -139,15 +140,19 @@ class SharedWorker(JobManager):
         self.tasks.pop(job_id, None)
         self.cancelling.discard(job_id)
 
-    async def _next(self) -> tuple[str, str, int] | None:
+    async def _next(self) -> tuple[str, str, int, tuple[str, str] | None] | None:
+        """A new job: its entry, id, delivery 1 and what to run (the submission and prompt id
+        the entry carries; None from an entry without them: read the record)."""
         answer = await self.reader.xreadgroup(GROUP, self.consumer, {self.keys.queue: ">"},
                                               count=1, block=1000)
         for _stream, entries in answer or []:
             for entry, fields in entries:
-                return entry, fields["job"], 1
+                start = ((fields["sub"], fields["prompt_id"])
+                         if fields.get("sub") and fields.get("prompt_id") else None)
+                return entry, fields["job"], 1, start
         return None
 
-    async def _reclaim(self) -> tuple[str, str, int] | None:
+    async def _reclaim(self) -> tuple[str, str, int, None] | None:
         """A job whose worker went silent for `job_claim_timeout` (checked every quarter of it)."""
         now = time.monotonic()
         if now - self._reclaimed_at < self.settings.job_claim_timeout / 4:
@@ -166,7 +171,7 @@ class SharedWorker(JobManager):
             log.warning("worker %s took over job %s (delivery %d)", self.consumer, fields["job"],
                         deliveries)
             self._reclaimed_at = 0.0  # there may be more
-            return entry, fields["job"], deliveries
+            return entry, fields["job"], deliveries, None
         return None
 
     async def _forget_gone_consumers(self) -> None:
@@ -181,7 +186,7 @@ class SharedWorker(JobManager):
 
     # -- media: staged in this worker's ComfyUI, removed when the run ends ------------------
 
-    async def _execute(self, job_id: str, sub: Submission) -> None:
+    async def _execute(self, job_id: str, sub: Submission, prompt_id: str | None = None) -> None:
         try:
             try:
                 if sub.run.models:
@@ -199,7 +204,7 @@ class SharedWorker(JobManager):
                                    f"internal error: {type(exc).__name__}: {exc}")
                 await self._failed(job_id, sub, exc)
                 return
-            await super()._execute(job_id, sub)  # the run removes its uploads when it ends
+            await super()._execute(job_id, sub, prompt_id)  # the run removes its uploads
         finally:
             if self.staged is not None and sub.run.uploads:
                 with contextlib.suppress(RedisError):
@@ -279,17 +284,28 @@ class SharedWorker(JobManager):
 
     # -- running ---------------------------------------------------------------------------
 
-    async def _work(self, entry: str, job_id: str, deliveries: int) -> None:
+    async def _work(self, entry: str, job_id: str, deliveries: int,
+                    start: tuple[str, str] | None) -> None:
+        """Run one delivery of a job. A first one starts from what its queue entry carries
+        (no read of the record, no write before the prompt is sent: its prompt id is in the
+        record since creation; a job cancelled meanwhile is interrupted by the cancel message
+        or the next heartbeat, and its finish refused)."""
         beat = asyncio.create_task(self._heartbeat(entry, job_id))
+        self.store.claimed[job_id] = ""  # acked here at the end, unless `_ack_at_end`
         finished = False
         try:
-            loaded = await self.store.submission(job_id)
-            if loaded is not None and loaded[0].terminal and deliveries > 1:
-                # its worker died after the end: finish what it was delivering
-                await self._finish_delivery(loaded[0], codec.load(loaded[1]))
-            elif loaded is not None and not loaded[0].terminal:
-                job, raw = loaded
-                sub = codec.load(raw)
+            if start is not None:
+                sub = codec.load(orjson.loads(start[0]))
+                self._ack_at_end(job_id, entry, sub)
+                await self._execute(job_id, sub, start[1])
+            elif (loaded := await self.store.submission(job_id)) is None:
+                pass  # expired
+            elif loaded[0].terminal:
+                if deliveries > 1:  # its worker died after the end: finish what it delivered
+                    await self._finish_delivery(loaded[0], codec.load(loaded[1]))
+            else:
+                sub = codec.load(loaded[1])
+                self._ack_at_end(job_id, entry, sub)
                 if deliveries > self.settings.job_max_attempts:
                     await self._dead_letter(job_id, sub, deliveries)
                 else:
@@ -305,12 +321,19 @@ class SharedWorker(JobManager):
             raise
         finally:
             beat.cancel()
-            if finished or not self.stopping:
+            acked = self.store.claimed.pop(job_id, None) is None  # by the final script
+            if not acked and (finished or not self.stopping):
                 await self.store.flush()
                 with contextlib.suppress(RedisError):  # one round trip, both or neither
                     async with self.redis.pipeline(transaction=True) as done:
                         await done.xack(self.keys.queue, GROUP, entry).xdel(
                             self.keys.queue, entry).execute()
+
+    def _ack_at_end(self, job_id: str, entry: str, sub: Submission) -> None:
+        """Let the script that ends the job take its entry off the queue (one round trip less
+        after the result), unless webhooks follow the end: then the entry stays pending until
+        they are sent, so a worker dying mid-delivery leaves them to the one that reclaims it."""
+        self.store.claimed[job_id] = "" if sub.webhook or sub.webhook_v2 else entry
 
     async def _failed(self, job_id: str, sub: Submission, exc: ApiError) -> None:
         if self.stopping and exc.type == "server_stopped":
