@@ -22,7 +22,7 @@ from server.jobs.models import (
 from server.jobs.shared import codec
 from server.jobs.shared.connection import Keys
 from server.jobs.shared.front import SharedAdmission
-from server.jobs.shared.store import QueueFull, SharedStore
+from server.jobs.shared.store import QueueFull, SharedStore, decode
 
 
 @pytest.fixture
@@ -272,3 +272,21 @@ def test_the_codec_carries_the_media_names_not_their_bytes() -> None:
     assert "sig=1" not in json.dumps(data) and "attachments" not in json.dumps(data)
     back = codec.load(data).run
     assert back.uploads == ("comfygen/a.png",) and back.models == (("f", "vae", "", "v.sft"),)
+
+
+async def test_integers_beyond_64_bits_come_back_exact(store: SharedStore) -> None:
+    """A raw graph may hold any JSON integer: orjson cannot write one beyond 64 bits and would
+    read it back as a float, so such a field is written by `json` and read back exactly, from
+    the record and from the queue entry a worker starts from."""
+    big = 2**64 + 1
+    sub = {"run": {"graph": {"1": {"inputs": {"seed": big}}}}}
+    await store.create("prompt", job_id="big", idempotency_key=None, request_hash=None,
+                       meta={"prompt": {"seed": big}}, sub=sub)
+    job, stored = await store.submission("big")
+    assert stored == sub and job.meta["prompt"] == {"seed": big}
+    await store.redis.xgroup_create(store.keys.queue, "workers", id="0")
+    ((_, [(_entry, fields)]),) = await store.redis.xreadgroup(
+        "workers", "w1", {store.keys.queue: ">"}, count=1)
+    assert decode(fields["sub"]) == sub
+    await store.succeed("big", {"n": big})
+    assert (await store.require("big")).result == {"n": big}

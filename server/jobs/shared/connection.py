@@ -14,7 +14,9 @@ One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` belo
 - `P:key:{idempotency key}` string: the job id (SET NX semantics inside the create script).
 - `P:queue` stream + consumer group `workers`: one entry per job to run (`job`, and `sub` +
   `prompt_id` so a worker starts a first delivery without reading the record); deleted once
-  done (by the script that ends the job), so its length is the shared queue depth.
+  done (by the script that ends the job; by its worker once the webhooks are sent; by DELETE
+  while still queued), so its length is the shared queue depth.
+- `P:index` sorted set: job ids by creation time (listings), trimmed by the create script.
 - `P:events:{id}` stream: the job's events, capped (`job_events_max`); SSE ids are entry ids.
   The final event is appended by the script that makes the state final.
 - `P:done:{id}` stream: one entry, written with the final state; what a synchronous request's

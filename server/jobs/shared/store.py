@@ -137,7 +137,7 @@ class SharedStore:
         raw = await self.redis.hgetall(self.keys.job(job_id))
         if not raw:
             return None
-        return _job(job_id, raw), _decode(raw["sub"])
+        return _job(job_id, raw), decode(raw["sub"])
 
     async def update(self, job_id: str, allowed: Iterable[JobState], fields: dict[str, Any],
                      *, final: dict[str, Any] | None = None, fetch: bool = True) -> Job | None:
@@ -369,18 +369,17 @@ def _dumps(data: dict[str, Any]) -> str:
 
 
 def _encode(value: Any) -> str:
-    """JSON text of a record field (orjson: the result's base64 is encoded once, fast)."""
+    """JSON text of a record field (orjson: the result's base64 is encoded once, fast). What
+    only the standard library writes exactly (an integer beyond 64 bits, which orjson would
+    read back as a float) starts with a space: still JSON, and `decode` knows to use `json`."""
     try:
         return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits, say
-        return json.dumps(value, separators=(",", ":"))
+    except orjson.JSONEncodeError:
+        return " " + json.dumps(value, separators=(",", ":"))
 
 
-def _decode(text: str) -> Any:
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:  # what only the standard library reads (a huge integer)
-        return json.loads(text)
+def decode(text: str) -> Any:
+    return json.loads(text) if text[:1] == " " else orjson.loads(text)
 
 
 def _meta(doc: dict[str, Any]) -> dict[str, Any]:
@@ -391,12 +390,12 @@ def _meta(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job(job_id: str, raw: dict[str, str]) -> Job:
-    doc = _decode(raw["doc"])
+    doc = decode(raw["doc"])
     meta = _meta(doc)
 
     def load(name: str) -> Any:
         value = raw.get(name)
-        return _decode(value) if value else None
+        return decode(value) if value else None
 
     def stamp(name: str) -> datetime | None:
         value = raw.get(name)

@@ -20,7 +20,6 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from redis.exceptions import RedisError
 
 from comfygen.comfy.errors import ComfyError
@@ -31,7 +30,7 @@ from server.jobs.models import InvalidTransition, Job, JobNotFound, JobState
 from server.jobs.shared import codec
 from server.jobs.shared.connection import GROUP, connect
 from server.jobs.shared.front import SharedJobs, ensure_group
-from server.jobs.shared.store import SharedStore
+from server.jobs.shared.store import SharedStore, decode
 from server.settings import Settings
 from server.webhooks import DeliveryResult
 
@@ -218,7 +217,11 @@ class SharedWorker(JobManager):
         except RedisError as exc:
             raise ApiError(503, "queue_unavailable",
                            f"could not read the job's model URLs from Redis: {exc}") from exc
-        wanted = json.loads(private).get("models") or [] if private else []
+        if private is None:  # the job named model URLs: their record must be there
+            raise ApiError(500, "models_lost",
+                           "the job's model URLs are no longer in Redis (the job ended, or "
+                           "Redis evicted or lost them): submit the request again")
+        wanted = json.loads(private).get("models") or []
         if not wanted:
             return
         on_demand = self.runner.on_demand
@@ -295,7 +298,7 @@ class SharedWorker(JobManager):
         finished = False
         try:
             if start is not None:
-                sub = codec.load(orjson.loads(start[0]))
+                sub = codec.load(decode(start[0]))
                 self._ack_at_end(job_id, entry, sub)
                 await self._execute(job_id, sub, start[1])
             elif (loaded := await self.store.submission(job_id)) is None:
