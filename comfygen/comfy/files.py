@@ -69,7 +69,13 @@ def local_path(file: OutputFile, roots: Mapping[str, Path]) -> Path | None:
     if root is None:
         return None
     base = _real(os.fspath(root))
-    path = os.path.realpath(os.path.join(base, file.subfolder, file.filename))
+    name = file.filename
+    if not file.subfolder and name not in ("", ".", "..") and os.sep not in name and (
+            os.altsep is None or os.altsep not in name):
+        # A plain name in the folder itself (ComfyUI's usual output): no path to resolve, and
+        # `read_local` opens it with O_NOFOLLOW, so a link at that name leads nowhere.
+        return Path(base, name)
+    path = os.path.realpath(os.path.join(base, file.subfolder, name))
     if os.path.commonpath((base, path)) != base or path == base:
         return None
     return Path(path)
@@ -92,7 +98,7 @@ async def read_local(file: OutputFile, roots: Mapping[str, Path]) -> bytes | Non
     if path is None:
         return None
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
             if os.fstat(f.fileno()).st_size <= INLINE_READ_LIMIT:
                 return f.read()
             return await asyncio.to_thread(f.read)
