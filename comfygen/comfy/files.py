@@ -57,6 +57,9 @@ def fresh_outputs(graph: Graph) -> Graph:
     return fresh
 
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""Opening a link fails (POSIX); without it (Windows) every name is resolved first."""
+
 INLINE_READ_LIMIT = 8 << 20
 """Files up to this size are read on the event loop: from the page cache that is about 0.1 ms
 per MB, less than handing the read to a worker thread costs; larger ones go to a thread."""
@@ -70,8 +73,7 @@ def local_path(file: OutputFile, roots: Mapping[str, Path]) -> Path | None:
         return None
     base = _real(os.fspath(root))
     name = file.filename
-    if not file.subfolder and name not in ("", ".", "..") and os.sep not in name and (
-            os.altsep is None or os.altsep not in name):
+    if NOFOLLOW and not file.subfolder and name not in ("", ".", "..") and os.sep not in name:
         # A plain name in the folder itself (ComfyUI's usual output): no path to resolve, and
         # `read_local` opens it with O_NOFOLLOW, so a link at that name leads nowhere.
         return Path(base, name)
@@ -98,7 +100,7 @@ async def read_local(file: OutputFile, roots: Mapping[str, Path]) -> bytes | Non
     if path is None:
         return None
     try:
-        with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb") as f:
+        with open(os.open(path, os.O_RDONLY | NOFOLLOW), "rb") as f:
             if os.fstat(f.fileno()).st_size <= INLINE_READ_LIMIT:
                 return f.read()
             return await asyncio.to_thread(f.read)
