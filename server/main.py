@@ -3,9 +3,12 @@ server.main` serves the project the working directory belongs to."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
+from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from comfygen.config import GeneratorConfig, load_config
 from comfygen.models.pull import manifest_path
@@ -32,9 +35,50 @@ def serve(settings: Settings, workflows: Mapping[str, Workflow], *,
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         timeout_graceful_shutdown=settings.drain_timeout or None, lifespan="on",
-        log_config=log_config(settings.log_format, settings.log_level),
+        log_config=log_config(settings.log_format, settings.log_level), http=CoalescingProtocol,
     )
     uvicorn.Server(config).run()
+
+
+class CoalescingTransport:
+    """A connection's transport whose writes of one event-loop turn go out in one system call.
+
+    uvicorn writes a response's head and its body separately (one ASGI message each); on a
+    loopback or LAN connection each `send` costs more than the bytes do. Writes are collected
+    and handed to the real transport at the end of the turn, or before it is closed."""
+
+    __slots__ = ("_transport", "_pending", "_loop")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._pending: list[bytes] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if self._pending is None:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._pending.append(data)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.writelines(pending)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CoalescingProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol on a `CoalescingTransport`."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport))  # type: ignore[arg-type]
 
 
 def main() -> None:

@@ -57,6 +57,9 @@ def fresh_outputs(graph: Graph) -> Graph:
     return fresh
 
 
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+"""Opening a link fails (POSIX); without it (Windows) every name is resolved first."""
+
 INLINE_READ_LIMIT = 8 << 20
 """Files up to this size are read on the event loop: from the page cache that is about 0.1 ms
 per MB, less than handing the read to a worker thread costs; larger ones go to a thread."""
@@ -69,7 +72,12 @@ def local_path(file: OutputFile, roots: Mapping[str, Path]) -> Path | None:
     if root is None:
         return None
     base = _real(os.fspath(root))
-    path = os.path.realpath(os.path.join(base, file.subfolder, file.filename))
+    name = file.filename
+    if NOFOLLOW and not file.subfolder and name not in ("", ".", "..") and os.sep not in name:
+        # A plain name in the folder itself (ComfyUI's usual output): no path to resolve, and
+        # `read_local` opens it with O_NOFOLLOW, so a link at that name leads nowhere.
+        return Path(base, name)
+    path = os.path.realpath(os.path.join(base, file.subfolder, name))
     if os.path.commonpath((base, path)) != base or path == base:
         return None
     return Path(path)
@@ -92,7 +100,7 @@ async def read_local(file: OutputFile, roots: Mapping[str, Path]) -> bytes | Non
     if path is None:
         return None
     try:
-        with open(path, "rb") as f:
+        with open(os.open(path, os.O_RDONLY | NOFOLLOW), "rb") as f:
             if os.fstat(f.fileno()).st_size <= INLINE_READ_LIMIT:
                 return f.read()
             return await asyncio.to_thread(f.read)

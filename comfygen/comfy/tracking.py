@@ -37,6 +37,10 @@ from comfygen.comfy.timing import PromptTiming
 
 log = logging.getLogger("comfygen.comfy")
 
+SKIPPED = ('{"type": "status"', '{"type": "progress_state"')
+"""How the websocket messages no prompt's tracker reads begin (ComfyUI writes them with
+`json.dumps`' default separators): dropped unread when no listener wants every message."""
+
 CancelOutcome = Literal["deleted", "interrupted", "not_found"]
 ENDED_KEPT = 64
 
@@ -219,8 +223,11 @@ class PromptWatcher:
 
     def dispatch(self, raw: str) -> None:
         """Route one websocket message to the tracker of its prompt."""
-        if self.listener is None and raw.startswith('{"type": "status"'):
-            return  # queue news for every client, several per prompt: no prompt of ours in it
+        if self.listener is None and raw.startswith(SKIPPED):
+            # queue news for every client (several per prompt, no prompt of ours in it), and
+            # the whole-prompt node states sent at every node's start and end (what a prompt's
+            # tracker needs comes in `executing`, `progress` and `executed`)
+            return
         try:
             msg = orjson.loads(raw)
         except orjson.JSONDecodeError:

@@ -20,8 +20,10 @@ __all__ = ["SECRET", "comfy_queue", "live", "settings_for", "sse", "wait_state"]
 async def live(app: FastAPI, **config: Any) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on a free loopback port (in this event loop); yield its URL.
     `config`: more uvicorn.Config options (a log configuration, say)."""
+    from server.main import CoalescingProtocol
+
     port = free_port()
-    options = {"log_level": "warning", **config}
+    options = {"log_level": "warning", "http": CoalescingProtocol, **config}  # as `serve` does
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on",
                                            timeout_graceful_shutdown=5, **options))
     task = asyncio.create_task(server.serve())
