@@ -115,11 +115,13 @@ class ComfyRest:
         return data.get(prompt_id) if isinstance(data, dict) else None
 
     async def queue(self) -> QueueInfo:
-        """Prompt ids running and pending in ComfyUI's queue."""
+        """Prompt ids running and pending in ComfyUI's queue; pending in the order they will run
+        (ComfyUI lists its heap as it is: sorted here by each item's queue number)."""
         data = await self.json("GET", "/queue")
+        pending = sorted(data.get("queue_pending", []), key=lambda item: item[0])
         return QueueInfo(
             running=[str(item[1]) for item in data.get("queue_running", [])],
-            pending=[str(item[1]) for item in data.get("queue_pending", [])],
+            pending=[str(item[1]) for item in pending],
         )
 
     async def delete_pending(self, prompt_id: str) -> None:

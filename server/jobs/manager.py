@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,15 @@ from comfygen.comfy.errors import ComfyError
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission, Slot
 from server.execution.runner import Run, Runner
-from server.jobs import InvalidTransition, Job, JobEvents, JobNotFound, JobStore, Progress
+from server.jobs import (
+    InvalidTransition,
+    Job,
+    JobEvents,
+    JobNotFound,
+    JobState,
+    JobStore,
+    Progress,
+)
 from server.observability import bind
 from server.settings import Settings
 from server.webhooks import DeliveryResult
@@ -121,6 +130,19 @@ class JobManager:
     async def depth(self) -> int | None:
         """Jobs waiting or running that this server knows of (None: ask ComfyUI)."""
         return None
+
+    async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
+        """How many prompts ComfyUI will start before each of these queued jobs (0: it is next),
+        by job id; a job not waiting in ComfyUI's queue (running, ended, or ComfyUI down) has
+        none. One `GET /queue`, only when one of them is queued."""
+        waiting = {j.prompt_id: j.id for j in jobs if j.state is JobState.QUEUED and j.prompt_id}
+        if not waiting:
+            return {}
+        try:
+            pending = (await self.runner.supervisor.client.queue()).pending
+        except ComfyError:
+            return {}
+        return {waiting[p]: i for i, p in enumerate(pending) if p in waiting}
 
     async def get(self, job_id: str) -> Job:
         """The job, or 404 when unknown or expired."""

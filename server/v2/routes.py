@@ -44,8 +44,14 @@ def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) 
                     media_type="application/json")
 
 
-def view(request: Request, job: Job) -> contract.Job:
-    return job_view(job, origin(request), request.app.state.settings.job_ttl)
+def view(request: Request, job: Job, queue_position: int | None = None) -> contract.Job:
+    return job_view(job, origin(request), request.app.state.settings.job_ttl, queue_position)
+
+
+async def positioned(request: Request, jobs: list[Job]) -> list[contract.Job]:
+    """The contract's Jobs, each queued one with its `queue_position` (one look at the queue)."""
+    positions = await request.app.state.jobs.queue_positions(jobs)
+    return [view(request, job, positions.get(job.id)) for job in jobs]
 
 
 @router.get("/health", summary="Health", response_model=contract.Health,
@@ -65,7 +71,8 @@ async def health(request: Request) -> Response:
                  "`idempotency_key_reuse`."))
 async def submit_job(request: Request, body: JobRequest) -> Response:
     job = await create(request, body, asset_store(request))
-    return answer(view(request, job), 201, {"Location": f"/api/v2/jobs/{job.id}"})
+    (created,) = await positioned(request, [job])
+    return answer(created, 201, {"Location": f"/api/v2/jobs/{job.id}"})
 
 
 @router.get("/jobs", summary="List jobs", response_model=contract.JobList, responses=ERRORS,
@@ -86,12 +93,13 @@ async def list_jobs(request: Request,
         if states is None:  # only states comfygen never reports (canceling, expired)
             return answer(contract.JobList(jobs=[]))
     found = await jobs.store.list(states, limit)
-    return answer(contract.JobList(jobs=[view(request, j) for j in found]))
+    return answer(contract.JobList(jobs=await positioned(request, found)))
 
 
 @router.get("/jobs/{job_id}", summary="Get a job", response_model=contract.Job, responses=ERRORS)
 async def get_job(job_id: str, request: Request) -> Response:
-    return answer(view(request, await request.app.state.jobs.get(job_id)))
+    (job,) = await positioned(request, [await request.app.state.jobs.get(job_id)])
+    return answer(job)
 
 
 @router.get("/jobs/{job_id}/workflow", summary="The graph a job ran", responses=ERRORS)

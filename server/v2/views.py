@@ -30,8 +30,9 @@ def parse_output_id(asset_id: str) -> tuple[str, int] | None:
     return (job_id, int(index)) if job_id and index.isdigit() else None
 
 
-def job_view(job: Job, base: str, ttl: float) -> V2Job:
-    """The contract's Job for a stored job; `base` is the request's origin (for output URLs)."""
+def job_view(job: Job, base: str, ttl: float, queue_position: int | None = None) -> V2Job:
+    """The contract's Job for a stored job; `base` is the request's origin (for output URLs),
+    `queue_position` how many jobs start before it while it waits (`JobManager.queue_positions`)."""
     result = job.result if isinstance(job.result, dict) else {}
     stats = result.get("stats") or {}
     expires = job.expires_at or job.created_at + timedelta(seconds=ttl)
@@ -42,7 +43,7 @@ def job_view(job: Job, base: str, ttl: float) -> V2Job:
     return V2Job(
         id=job.id, status=STATUS[job.state.value], created_at=job.created_at,  # type: ignore[arg-type]
         started_at=started, completed_at=job.updated_at if job.terminal else None,
-        expires_at=expires, queue_position=None, progress=progress(job),
+        expires_at=expires, queue_position=queue_position, progress=progress(job),
         outputs=outputs(job, base, expires), error=error(job),
         metrics={"queue_ms": stats.get("queue_ms"), "execution_ms": stats.get("execution_ms")},
         urls=JobUrls(self=path, events=f"{path}/events", cancel=f"{path}/cancel"),

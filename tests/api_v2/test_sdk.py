@@ -383,3 +383,36 @@ async def test_queue_full_answers_429_with_retry_after(comfyui: ComfyUIProcess,
         job = await v2.sdk.jobs.get(first.json()["id"])
         await job.cancel()
         assert job.status == "canceled"
+
+
+async def test_queue_position_while_waiting_in_comfyui(v2: V2) -> None:
+    """A queued job says how many prompts ComfyUI starts before it (0: next); a running or
+    finished one says null. Jobs of this test only: other prompts may be pending too."""
+    async def submit(blurs: int) -> dict[str, Any]:
+        r = await v2.http.post("/api/v2/jobs", json={"workflow": slow_graph(
+            blurs=blurs, color=random.randrange(0xFFFFFF))})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    running = await submit(6)
+    waiting = [await submit(2) for _ in range(2)]
+    try:
+        async with asyncio.timeout(60):
+            while (await v2.http.get(f"/api/v2/jobs/{running['id']}")).json()[
+                    "status"] != "running":
+                await asyncio.sleep(0.05)
+        first, second = [(await v2.http.get(f"/api/v2/jobs/{j['id']}")).json() for j in waiting]
+        assert first["status"] == second["status"] == "queued"
+        assert isinstance(first["queue_position"], int) and first["queue_position"] >= 0
+        assert second["queue_position"] == first["queue_position"] + 1
+        assert (await v2.http.get(f"/api/v2/jobs/{running['id']}")).json()[
+            "queue_position"] is None
+        listed = {j["id"]: j["queue_position"]
+                  for j in (await v2.http.get("/api/v2/jobs")).json()["jobs"]}
+        assert [listed[j["id"]] for j in waiting] == [first["queue_position"],
+                                                      second["queue_position"]]
+    finally:
+        for job in (*waiting, running):
+            await v2.http.post(f"/api/v2/jobs/{job['id']}/cancel")
+    done = (await v2.http.get(f"/api/v2/jobs/{waiting[1]['id']}")).json()
+    assert done["status"] == "canceled" and done["queue_position"] is None

@@ -76,3 +76,34 @@ async def test_sdk_on_an_api_replica(comfyui: ComfyUIProcess, valkey: Valkey,  #
                 assert checked.counts["Job"] >= 3 and checked.counts["ErrorEnvelope"] >= 2
             finally:
                 await sdk.aclose()
+
+
+async def test_queue_position_in_the_shared_queue(comfyui: ComfyUIProcess,
+                                                  valkey: Valkey) -> None:  # noqa: F811
+    """One worker, three jobs: the one it runs has no position, the two it has not taken are
+    0 and 1, read through the replica that did not create them (single and listed)."""
+    async with topology(valkey, [comfyui], apis=2) as top:
+        a, b = top.api
+
+        async def submit(blurs: int) -> str:
+            r = await a.post("/api/v2/jobs", json={"workflow": slow_graph(
+                blurs=blurs, color=random.randrange(0xFFFFFF))})
+            assert r.status_code == 201, r.text
+            return r.json()["id"]
+
+        running = await submit(6)
+        async with asyncio.timeout(60):
+            while (await b.get(f"/api/v2/jobs/{running}")).json()["status"] != "running":
+                await asyncio.sleep(0.05)
+        waiting = [await submit(2) for _ in range(2)]
+        try:
+            views = [(await b.get(f"/api/v2/jobs/{j}")).json() for j in (running, *waiting)]
+            assert [v["queue_position"] for v in views] == [None, 0, 1], views
+            listed = {j["id"]: j["queue_position"]
+                      for j in (await b.get("/api/v2/jobs")).json()["jobs"]}
+            assert [listed[j] for j in (running, *waiting)] == [None, 0, 1]
+            await b.post(f"/api/v2/jobs/{waiting[0]}/cancel")  # the next one moves up
+            assert (await b.get(f"/api/v2/jobs/{waiting[1]}")).json()["queue_position"] == 0
+        finally:
+            for job in (*waiting, running):
+                await b.post(f"/api/v2/jobs/{job}/cancel")

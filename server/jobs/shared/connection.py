@@ -177,6 +177,30 @@ end
 return 1
 """
 
+# KEYS: queue. ARGV: the group. The job ids of the queue entries no worker has taken yet, in the
+# order workers will take them (after the group's last-delivered id); {} without a queue.
+WAITING = """
+local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
+if not ok then return {} end
+local start = '-'
+for _, group in ipairs(groups) do
+  local name, last = nil, nil
+  for i = 1, #group, 2 do
+    if group[i] == 'name' then name = group[i + 1] end
+    if group[i] == 'last-delivered-id' then last = group[i + 1] end
+  end
+  if name == ARGV[1] and last then start = '(' .. last end
+end
+local ids = {}
+for _, entry in ipairs(redis.call('XRANGE', KEYS[1], start, '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'job' then ids[#ids + 1] = fields[i + 1] end
+  end
+end
+return ids
+"""
+
 # KEYS: job, events of each event (a pair per event). ARGV: events maxlen, ttl, then type, data
 # of each event. Appends the (non-final) events of a burst in one call, each while its job is
 # queued or running; after its final event (late progress of a finished prompt, a requeue after

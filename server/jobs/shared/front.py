@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -19,7 +19,7 @@ from server.errors import ApiError
 from server.jobs.manager import Submission
 from server.jobs.models import InvalidTransition, Job, JobState
 from server.jobs.shared import codec
-from server.jobs.shared.connection import GROUP, Keys, connect
+from server.jobs.shared.connection import GROUP, WAITING, Keys, connect
 from server.jobs.shared.store import QueueFull, SharedStore, StreamEvent
 from server.settings import Settings
 
@@ -81,6 +81,7 @@ class SharedJobs:
         self.raw = connect(settings, decode=False)  # bytes (the node definitions)
         self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
                                  events_max=settings.job_events_max)
+        self._waiting = self.redis.register_script(WAITING)
         self.admission = SharedAdmission(settings.queue_limit, settings.retry_after)
 
     async def start(self) -> None:
@@ -134,6 +135,19 @@ class SharedJobs:
 
     async def depth(self) -> int | None:
         return await self.store.depth()
+
+    async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
+        """How many jobs workers will take before each of these queued ones (0: the next one
+        taken), by job id; a job a worker has taken (or a Redis error) has none. One script call,
+        only when one of them is queued; the entries stay in Redis (only ids come back)."""
+        queued = {j.id for j in jobs if j.state is JobState.QUEUED}
+        if not queued:
+            return {}
+        try:
+            waiting = await self._waiting(keys=[self.keys.queue], args=[GROUP])
+        except RedisError:
+            return {}
+        return {job_id: i for i, job_id in enumerate(waiting) if job_id in queued}
 
     async def get(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
