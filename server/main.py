@@ -45,21 +45,30 @@ class CoalescingTransport:
 
     uvicorn writes a response's head and its body separately (one ASGI message each); on a
     loopback or LAN connection each `send` costs more than the bytes do. Writes are collected
-    and handed to the real transport at the end of the turn, or before it is closed."""
+    and handed to the real transport at the end of the turn, before it is closed, or as soon as
+    they reach `LIMIT` bytes (so a large or fast stream meets the transport's flow control as
+    before, instead of piling up here)."""
 
-    __slots__ = ("_transport", "_pending", "_loop")
+    LIMIT = 64 * 1024
+
+    __slots__ = ("_transport", "_pending", "_size", "_loop")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._pending: list[bytes] | None = None
+        self._size = 0
         self._loop = asyncio.get_running_loop()
 
     def write(self, data: bytes) -> None:
         if self._pending is None:
             self._pending = [data]
+            self._size = len(data)
             self._loop.call_soon(self.flush)
         else:
             self._pending.append(data)
+            self._size += len(data)
+        if self._size >= self.LIMIT:
+            self.flush()
 
     def flush(self) -> None:
         pending, self._pending = self._pending, None

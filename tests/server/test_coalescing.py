@@ -57,3 +57,17 @@ async def test_close_sends_what_is_pending_first() -> None:
     transport.write(b"late")  # after close: dropped, as the real transport would
     await asyncio.sleep(0)
     assert real.calls == [[b"head", b"body"]]
+
+
+async def test_a_large_write_goes_out_at_once_with_what_is_pending() -> None:
+    """Past `LIMIT` bytes nothing waits for the end of the turn: the transport's own flow
+    control (pause_writing) sees a large body as it is written."""
+    real = Recording()
+    transport = CoalescingTransport(real)
+    body = b"x" * CoalescingTransport.LIMIT
+    transport.write(b"head")
+    transport.write(body)
+    assert real.calls == [[b"head", body]]  # head and body together, without waiting
+    transport.write(b"tail")
+    await asyncio.sleep(0)
+    assert real.calls == [[b"head", body], [b"tail"]]
