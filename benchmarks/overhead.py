@@ -120,6 +120,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     url: str
     start_to_ready: float
+    log: Path
 
     @classmethod
     def start(cls, comfy: ComfyUIProcess, log: Path, source: Path | None = None,
@@ -157,7 +158,10 @@ class ServerProcess:
                     proc.kill()
                     raise TimeoutError(f"the server was not ready after {timeout}s; see {log}")
                 time.sleep(0.005)
-        return cls(proc, url, time.perf_counter() - t0)
+        return cls(proc, url, time.perf_counter() - t0, log)
+
+    def log_tail(self, size: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-size:] if self.log.exists() else ""
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -548,7 +552,15 @@ def main() -> None:
             time.sleep(2)
             idle_rss = servers[""].rss_mb()
             started = time.perf_counter()
-            lines = asyncio.run(measure(args, comfy, servers))
+            try:
+                lines = asyncio.run(measure(args, comfy, servers))
+            except Exception:
+                # what the servers said (and whether they are still alive) before the logs go
+                for name, server in servers.items():
+                    state = server.proc.poll()
+                    print(f"--- server{name}: {'running' if state is None else f'exited {state}'}"
+                          f"; the end of its log:\n{server.log_tail()}", file=sys.stderr)
+                raise
             elapsed = time.perf_counter() - started
             loaded_rss = servers[""].rss_mb()
         finally:

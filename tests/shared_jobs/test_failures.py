@@ -135,27 +135,35 @@ async def test_sigkilled_worker_jobs_are_taken_over(
 async def test_dead_letter_after_max_attempts(
         valkey: Valkey, comfyui: ComfyUIProcess, comfyui2: ComfyUIProcess,
         processes: list[WorkerProcess]) -> None:
-    async with topology(valkey, [comfyui], job_claim_timeout=CLAIM_TIMEOUT,
-                        job_max_attempts=1) as top:
+    """The only worker is SIGKILLed while it runs the job; the worker started next takes the job
+    over, finds it out of attempts (1) and dead-letters it instead of running it again."""
+    from server.app import create_app
+    from tests.jobs_api.live import live
+    from tests.shared_jobs.topology import shared_settings
+
+    limits = {"job_claim_timeout": CLAIM_TIMEOUT, "job_max_attempts": 1}
+    async with topology(valkey, [], apis=2, api_comfyui=comfyui, **limits) as top:
         a, b = top.api
         worker = WorkerProcess(worker_env(comfyui2, valkey, top.prefix, job_max_attempts=1))
         processes.append(worker)
         await worker.start()
-        # keep worker 1 busy so the worker process takes the second job
-        busy = (await a.post("/prompt", json={"prompt": slow_graph(blurs=3, size=256)},
-                             headers=ASYNC)).json()["job_id"]
-        await wait_state(a, busy, {"running"})
-        # a colour no other run used (a cached graph would finish before the kill), and the
-        # kill only once this job is running (a prompt left by another test doesn't count)
-        graph = slow_graph(blurs=6, size=256, color=random.randrange(0xFFFFFF))
+        # a colour no other run used: a cached graph would end before the kill
+        graph = slow_graph(blurs=6, size=512, color=random.randrange(0xFFFFFF))
         job_id = (await a.post("/prompt", json={"prompt": graph},
                                headers=ASYNC)).json()["job_id"]
         await wait_state(b, job_id, {"running"}, 60)
+        # the kill only once this very prompt runs in the worker's ComfyUI
+        redis = Redis.from_url(valkey.url, decode_responses=True)
+        prompt_id = await redis.hget(f"{top.prefix}:job:{job_id}", "prompt_id")
+        await redis.aclose()
         async with asyncio.timeout(60):
-            while not await running_on(comfyui2):
+            while not any(item[1] == prompt_id
+                          for item in (await comfy_queue(comfyui2))["queue_running"]):
                 await asyncio.sleep(0.05)
         worker.kill()
-        job = await wait_state(b, job_id, {"succeeded", "failed"}, 60)
+        settings = shared_settings(comfyui, valkey, top.prefix, "worker", **limits)
+        async with live(create_app(settings, {})):
+            job = await wait_state(b, job_id, {"succeeded", "failed"}, 60)
         assert job["state"] == "failed" and job["error"]["type"] == "dead_letter", job
         assert "COMFYGEN_JOB_MAX_ATTEMPTS=1" in job["error"]["error"]
 
