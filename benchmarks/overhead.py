@@ -184,6 +184,13 @@ class ServerProcess:
                 self.proc.wait()
 
 
+LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=64, keepalive_expiry=2.0)
+"""Every arm's connection pool. Idle connections are dropped after 2 s, before a server closes
+them: uvicorn does so after 5 s, which is also httpx's default. With equal timers, a connection
+reused at the end of a phase (16 of them sat idle through the concurrency-1 phase) can race the
+server's close and fail with ReadError."""
+
+
 class ComfygenArm:
     """One comfygen endpoint: the typed workflow endpoint, or `/prompt` with the raw graph."""
 
@@ -193,7 +200,7 @@ class ComfygenArm:
         self.raw = raw
         self.http = httpx.AsyncClient(
             base_url=server.url, timeout=120, trust_env=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+            limits=LIMITS)
         self.phases: list[tuple[str, float, float, float, float]] = []
         """(case, latency - server total, preprocess, round trip, postprocess) in ms"""
 
@@ -239,7 +246,7 @@ class DirectArm:
         self.client_id = uuid.uuid4().hex
         self.http = httpx.AsyncClient(
             base_url=url, timeout=120, trust_env=False,
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+            limits=LIMITS)
         self.waiting: dict[str, asyncio.Future[None]] = {}
         self.reader: asyncio.Task[None] | None = None
 
