@@ -35,6 +35,7 @@ def serve(settings: Settings, workflows: Mapping[str, Workflow], *,
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level,
         timeout_graceful_shutdown=settings.drain_timeout or None, lifespan="on",
+        timeout_keep_alive=settings.keep_alive_timeout,
         log_config=log_config(settings.log_format, settings.log_level), http=CoalescingProtocol,
     )
     uvicorn.Server(config).run()

@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     """Seconds in the Retry-After header of 503 and 429 answers."""
     drain_timeout: float = Field(default=60.0, ge=0)
     """On SIGTERM, how long in-flight requests and webhook jobs may take to finish."""
+    keep_alive_timeout: float = Field(default=5.0, gt=0)
+    """Seconds an idle client connection stays open. Behind a load balancer, set it above the
+    balancer's idle timeout (60 s on AWS ALB), so the balancer closes idle connections first:
+    a request it sends just as comfygen closes one fails with a 502."""
 
     # connection to ComfyUI
     heartbeat: float = Field(default=10.0, gt=0)

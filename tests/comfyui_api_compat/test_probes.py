@@ -10,7 +10,9 @@ and tests/server/test_faults.py; the aliases one by one in test_configuration.py
 from __future__ import annotations
 
 import os
+import socket
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -33,7 +35,7 @@ def test_a_comfyui_api_container_definition_serves(comfyui: ComfyUIProcess,
         "PORT": str(port), "HOST": "127.0.0.1", "LOG_LEVEL": "INFO",
         "MAX_QUEUE_DEPTH": "0", "MAX_BODY_SIZE_MB": "1", "PROMPT_WEBHOOK_RETRIES": "2",
         "CMD": "init.sh", "COMFY_HOME": "/opt/ComfyUI", "MARKDOWN_SCHEMA_DESCRIPTIONS": "true",
-        "SYSTEM_META_batch": "abc",
+        "SYSTEM_META_batch": "abc", "COMFYGEN_KEEP_ALIVE_TIMEOUT": "1",
     })
     argv = [sys.executable, "-m", "comfygen", "serve", "--root", str(ROOT)]
     with serving(argv, tmp_path, env, port) as url:  # PORT and HOST were honoured
@@ -44,8 +46,20 @@ def test_a_comfyui_api_container_definition_serves(comfyui: ComfyUIProcess,
         big = httpx.post(url + "/prompt", content=b"{" + b" " * (1024 * 1024 + 10) + b"}",
                          headers={"Content-Type": "application/json"}, timeout=30)
         assert big.status_code == 413  # MAX_BODY_SIZE_MB=1
+        assert 0.5 < idle_close(port) < 4  # COMFYGEN_KEEP_ALIVE_TIMEOUT=1 (uvicorn's default: 5)
     log = (tmp_path / f"serve-{port}.log").read_text()
     warnings = [line for line in log.splitlines() if "ignoring comfyui-api environment" in line]
     assert len(warnings) == 1, log
     assert "CMD, COMFY_HOME, MARKDOWN_SCHEMA_DESCRIPTIONS" in warnings[0]
     assert "PORT" not in warnings[0] and "MAX_QUEUE_DEPTH" not in warnings[0]
+
+
+def idle_close(port: int) -> float:
+    """Seconds from a keep-alive response until the server closes the idle connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        answered = None
+        while sock.recv(65536):
+            answered = answered or time.monotonic()
+        assert answered is not None, "no answer"
+        return time.monotonic() - answered
