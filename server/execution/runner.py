@@ -18,6 +18,7 @@ from comfygen.comfy.errors import ComfyError
 from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, read_local, remove_local
 from comfygen.comfy.models import OutputFile
 from comfygen.comfy.supervisor import Supervisor
+from comfygen.nodedefs import NodeDefs
 from comfygen.storage import Target
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission
@@ -31,6 +32,8 @@ from server.execution.results import (
     WorkflowResponse,
 )
 from server.execution.uploads import Uploader
+from server.media.attachments import Attachments
+from server.media.graph import ModelFetch, resolve_graph_media, resolve_job_media
 from server.media.inputs import MediaResolver
 from server.models.on_demand import ModelsOnDemand
 from server.models.puller import ModelPuller
@@ -98,6 +101,22 @@ class Runner:
         if self.supervisor.process is not None:
             return self.supervisor.process.base_dir / "input"
         return self.settings.comfyui_input_dir
+
+    async def graph_media(self, graph: dict[str, Any], nodedefs: NodeDefs, request_id: str,
+                          credentials: UrlCredentials | None, attachments: Attachments | None,
+                          job_models: ModelFetch | None, *, body_key: str = "prompt"
+                          ) -> tuple[str, ...]:
+        """The media values and model URLs of a raw graph (`/prompt`, v2), replaced in place:
+        uploaded to this ComfyUI and downloaded here, or with shared jobs (`attachments` and
+        `job_models`) kept for the worker that will run it; the input names they take."""
+        if attachments is not None and job_models is not None:
+            return await resolve_job_media(graph, nodedefs, self.media, request_id, attachments,
+                                           job_models, credentials=credentials,
+                                           body_key=body_key)
+        models = self.on_demand.for_graph(credentials) if self.on_demand is not None else None
+        return await resolve_graph_media(graph, nodedefs, self.media, request_id,
+                                         self.supervisor.client, credentials=credentials,
+                                         models=models, body_key=body_key)
 
     def remove_uploads(self, run: Run) -> None:
         """Delete the media a run uploaded: nothing of a request stays behind in ComfyUI."""

@@ -14,7 +14,6 @@ from server.errors import ErrorBody
 from server.execution.results import RunResponse
 from server.execution.runner import Run, Runner
 from server.media.attachments import Attachments
-from server.media.graph import resolve_graph_media, resolve_job_media
 from server.models.on_demand import JobModels
 from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
 from server.runs.schemas import Accepted, PromptRequest
@@ -59,14 +58,9 @@ async def prompt_media(graph: dict[str, Any], request_id: str, runner: Runner,
     """Upload the media values of `graph` (in place), or with shared jobs keep them in
     `attachments` and its model URLs in `job_models` for the worker; the names uploaded. Without node definitions (ComfyUI not up
     yet, or no worker published them) the graph is left as it is: ComfyUI validates it."""
-    client = runner.supervisor.client
     try:
-        nodedefs = await client.node_info.get()
+        nodedefs = await runner.supervisor.client.node_info.get()
     except ComfyError:
         return ()
-    if attachments is not None and job_models is not None:
-        return await resolve_job_media(graph, nodedefs, runner.media, request_id, attachments,
-                                       job_models, credentials=credentials)
-    models = runner.on_demand.for_graph(credentials) if runner.on_demand is not None else None
-    return await resolve_graph_media(graph, nodedefs, runner.media, request_id, client,
-                                     credentials=credentials, models=models)
+    return await runner.graph_media(graph, nodedefs, request_id, credentials, attachments,
+                                    job_models)

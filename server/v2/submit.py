@@ -29,7 +29,6 @@ from server.execution.runner import Run, Runner
 from server.jobs import Job
 from server.jobs.manager import Submission
 from server.media.attachments import Attachments
-from server.media.graph import resolve_graph_media, resolve_job_media
 from server.models.on_demand import JobModels
 from server.security import FetchError, UrlRefused
 from server.v2.assets import AssetStore, display_name
@@ -264,16 +263,13 @@ async def graph_conveniences(graph: dict[str, Any], run_id: str, runner: Runner,
     `POST /prompt` (`server.media.graph`); the names uploaded."""
     if attachments is None or models is None:
         defs = await nodedefs(runner)
-        models = runner.on_demand.for_graph(None) if runner.on_demand is not None else None
-        return await resolve_graph_media(graph, defs, runner.media, run_id,
-                                         runner.supervisor.client, models=models,
-                                         body_key="workflow")
-    try:  # what a worker published (none yet: the graph goes as it is, its ComfyUI checks)
-        defs = await runner.supervisor.client.node_info.get()
-    except ComfyError:
-        return ()
-    return await resolve_job_media(graph, defs, runner.media, run_id, attachments, models,
-                                   body_key="workflow")
+    else:
+        try:  # what a worker published (none yet: the graph goes as it is, its ComfyUI checks)
+            defs = await runner.supervisor.client.node_info.get()
+        except ComfyError:
+            return ()
+    return await runner.graph_media(graph, defs, run_id, None, attachments, models,
+                                    body_key="workflow")
 
 
 async def validate(graph: dict[str, Any], runner: Runner, local: bool) -> None:
