@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -166,6 +167,18 @@ def _why(problem: dict[str, Any]) -> str:
     return message or details
 
 
+def _finite(value: Any) -> Any:
+    """`value` with NaN and the infinities (JSON has none; Python's parser reads them) as
+    strings, so that an error echoing such an input can itself be sent as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
 def install_handlers(app: FastAPI) -> None:
     """422 with field paths, ApiError as is, and no bare 500."""
 
@@ -181,7 +194,7 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = jsonable_encoder(exc.errors(), custom_encoder={Exception: str})
+        errors = _finite(jsonable_encoder(exc.errors(), custom_encoder={Exception: str}))
         for e in errors:
             e.pop("url", None)
             if {"credentials", "auth"} & set(e.get("loc", ())):  # never echo a secret

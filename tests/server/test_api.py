@@ -123,6 +123,17 @@ async def test_bad_input_is_422_with_field_paths(api: httpx.AsyncClient) -> None
     assert r.status_code == 422 and ("body", "input") in {tuple(d["loc"]) for d in r.json()["detail"]}
 
 
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
+async def test_a_non_finite_number_is_422_not_500(api: httpx.AsyncClient, value: str) -> None:
+    """JSON has no NaN, but Python's parser (FastAPI's) reads one: the 422 that echoes it must
+    still be JSON."""
+    r = await api.post("/workflow/test/invert", content=f'{{"input": {{"size": {value}}}}}',
+                       headers={"content-type": "application/json"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert [(d["loc"], d["input"]) for d in detail] == [(["body", "input", "size"], value)]
+
+
 async def test_live_choice_is_checked(api: httpx.AsyncClient) -> None:
     r = await api.post("/workflow/test/scale",
                        json={"input": {"image": "x.png", "upscale_method": "magic"}})
@@ -323,6 +334,7 @@ async def test_output_names_leading_out_of_the_folder_are_not_read(
         assert await read_local(bad, roots) is None, bad
     assert local_path(out("ok.png", "sub"), {"temp": root}) is None  # another folder's type
 
+
     # the runner falls back to /view, where ComfyUI refuses the same names
     (comfyui.base_dir / "secret.txt").write_bytes(b"outside")
     try:
@@ -333,3 +345,47 @@ async def test_output_names_leading_out_of_the_folder_are_not_read(
                 await runner.fetch(out("secret.txt", ".."))
     finally:
         (comfyui.base_dir / "secret.txt").unlink()
+
+
+async def test_a_large_output_is_read_whole_by_a_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import threading
+
+    from comfygen.comfy import files
+    from comfygen.comfy.models import OutputFile
+
+    data = os.urandom(3 << 20)
+    (tmp_path / "big.png").write_bytes(data)
+    (tmp_path / "small.png").write_bytes(b"small")
+    monkeypatch.setattr(files, "INLINE_READ_LIMIT", 1 << 20)
+    readers: list[str] = []
+    real = files._read_and_close
+
+    def spy(fd: int, size: int) -> bytes:
+        readers.append(threading.current_thread().name)
+        return real(fd, size)
+
+    monkeypatch.setattr(files, "_read_and_close", spy)
+    roots = {"output": tmp_path}
+    big = OutputFile(node="1", kind="images", filename="big.png")
+    small = OutputFile(node="1", kind="images", filename="small.png")
+    assert await files.read_local(big, roots) == data
+    assert await files.read_local(small, roots) == b"small"
+    main = threading.current_thread().name
+    assert readers[0] != main and readers[1] == main  # the large one off the event loop
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        await files.read_local(big, roots)
+    assert len(os.listdir("/proc/self/fd")) == before  # every descriptor closed
+
+
+def test_a_file_that_changed_size_is_read_to_its_end(tmp_path: Path) -> None:
+    import os
+
+    from comfygen.comfy.files import _read_and_close
+
+    path = tmp_path / "f"
+    path.write_bytes(b"0123456789")
+    for stale_size in (0, 3, 10, 64):  # grew since it was measured, same, shrank
+        assert _read_and_close(os.open(path, os.O_RDONLY), stale_size) == b"0123456789"
