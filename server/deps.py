@@ -8,7 +8,6 @@ from fastapi import Depends, Request
 
 from comfygen.comfy.client import ComfyClient
 from comfygen.comfy.supervisor import Supervisor
-from server.execution.runner import Runner
 from server.settings import Settings
 
 
@@ -27,11 +26,6 @@ async def get_client(request: Request) -> ComfyClient:
     return request.app.state.supervisor.client
 
 
-async def get_runner(request: Request) -> Runner:
-    return request.app.state.runner
-
-
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 SupervisorDep = Annotated[Supervisor, Depends(get_supervisor)]
 ClientDep = Annotated[ComfyClient, Depends(get_client)]
-RunnerDep = Annotated[Runner, Depends(get_runner)]

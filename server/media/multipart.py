@@ -83,10 +83,10 @@ def uploads_digest(uploads: Mapping[str, bytes]) -> dict[str, str]:
     return {k: hashlib.sha256(v).hexdigest() for k, v in sorted(uploads.items())}
 
 
-def media_route(media_fields: frozenset[str]) -> type[APIRoute]:
-    """An APIRoute class that also accepts multipart/form-data for these media fields."""
+def media_route(media_fields: frozenset[str], base: type[APIRoute] = APIRoute) -> type[APIRoute]:
+    """A route class (`base`'s) that also accepts multipart/form-data for these media fields."""
 
-    class MultipartRoute(APIRoute):
+    class MultipartRoute(base):  # type: ignore[valid-type,misc]
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
 

@@ -9,17 +9,17 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from comfygen.comfy.errors import ComfyError
-from server.deps import RunnerDep
 from server.errors import ErrorBody
 from server.execution.results import RunResponse
 from server.execution.runner import Run, Runner
 from server.media.attachments import Attachments
 from server.models.on_demand import JobModels
 from server.runs.answer import ERROR_RESPONSES, answer, credentials_of
+from server.runs.json_route import JsonRoute
 from server.runs.schemas import Accepted, PromptRequest
 from server.security import UrlCredentials
 
-router = APIRouter(tags=["prompt"])
+router = APIRouter(tags=["prompt"], route_class=JsonRoute)
 
 
 @router.post(
@@ -34,7 +34,8 @@ router = APIRouter(tags=["prompt"])
     responses={200: {"model": RunResponse}, 202: {"model": Accepted},
                **{k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}},
 )
-async def submit_prompt(request: Request, body: PromptRequest, runner: RunnerDep) -> Response:
+async def submit_prompt(request: Request, body: PromptRequest) -> Response:
+    runner: Runner = request.app.state.runner  # no dependencies: see JsonRoute
     request.state.request_id = body.id
 
     async def build() -> Run:

@@ -14,7 +14,6 @@ from comfygen.comfy.object_info import ObjectInfoCache
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.runtime import Workflow, WorkflowInput
 from comfygen.runtime.choices import ChoiceError, check_choices
-from server.deps import RunnerDep
 from server.errors import ApiError, ErrorBody
 from server.execution.results import WorkflowResponse
 from server.execution.runner import Run, Runner
@@ -28,6 +27,7 @@ from server.runs.answer import (
     credentials_of,
     model_response,
 )
+from server.runs.json_route import JsonRoute
 from server.runs.schemas import (
     Accepted,
     DryRunResponse,
@@ -48,7 +48,8 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
         model = request_model(wf)  # one class for both routes: one schema name
         router.add_api_route(
             f"/{wf.path}", _endpoint(wf, model), methods=["POST"], summary=wf.summary,
-            route_class_override=media_route(frozenset(wf.media)) if wf.media else None,
+            route_class_override=(media_route(frozenset(wf.media), JsonRoute) if wf.media
+                                  else JsonRoute),
             description=wf.description, tags=[wf.model],
             operation_id=operation_name(wf),
             responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted}, **responses},
@@ -56,7 +57,8 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
         router.add_api_route(
             f"/{wf.path}/validate", _dry_run_endpoint(wf, model), methods=["POST"],
             summary=f"Dry run: {wf.summary}",
-            route_class_override=media_route(frozenset(wf.media)) if wf.media else None,
+            route_class_override=(media_route(frozenset(wf.media), JsonRoute) if wf.media
+                                  else JsonRoute),
             description=(f"Check a request for `POST /workflow/{wf.path}` without running it: "
                          "200 with the resolved input and the graph that would be sent, or the "
                          "error the real call would answer. Nothing is queued in ComfyUI."),
@@ -73,8 +75,9 @@ def _endpoint(wf: Workflow, model: type[Envelope]) -> Callable[..., Coroutine[An
     async def run_workflow(
         request: Request,
         body: Annotated[model, Body(openapi_examples=examples)],  # type: ignore[valid-type]
-        runner: RunnerDep,
     ) -> Response:
+        # No dependencies: `JsonRoute` then takes a valid request straight here.
+        runner: Runner = request.app.state.runner
         request.state.request_id = body.id
         return await answer(request, body, runner, wf.path,
                             lambda: prepare_run(wf, body, request, runner))
@@ -90,8 +93,8 @@ def _dry_run_endpoint(wf: Workflow, model: type[Envelope]
     async def validate_workflow(
         request: Request,
         body: Annotated[model, Body(openapi_examples=examples)],  # type: ignore[valid-type]
-        runner: RunnerDep,
     ) -> Response:
+        runner: Runner = request.app.state.runner
         request.state.request_id = body.id
         bind(workflow=wf.path)
         await check_webhooks(body, runner)
