@@ -104,11 +104,13 @@ def _build(lifespan: Any, settings: Settings, registry: Mapping[str, Workflow],
     app.state.models = None  # the ModelPuller, set by the lifespan when models_pull is on
 
     install_handlers(app)
+    if http:
+        # First: FastAPI matches routes in order, and these carry most of the traffic.
+        app.include_router(workflows.build_router(registry))
     app.include_router(system.router)
     if http:
         app.include_router(prompt.router)
         app.include_router(job_routes.router)
-        app.include_router(workflows.build_router(registry))
         app.include_router(v2_routes.router)  # Comfy API v2 (docs/comfy-api-v2.md)
         app.include_router(v2_asset_routes.router)
         app.include_router(model_routes.router)  # POST /download (models on demand)

@@ -154,7 +154,8 @@ class PromptWatcher:
                 if tracker.done or tracker.closed_by_ws:
                     continue
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(tracker.signal.wait(), remaining)
+                    async with asyncio.timeout(remaining):  # no task of its own, unlike wait_for
+                        await tracker.signal.wait()
         finally:
             if tracker.done or (deadline is not None and loop.time() >= deadline):
                 tracker.close_subscribers()

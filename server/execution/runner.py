@@ -189,7 +189,9 @@ class Runner:
                                   timeout=self.settings.request_timeout, extra_data=run.extra_data)
         finished = time.monotonic()
         files = result.files(run.nodes)
-        datas = await asyncio.gather(*(self.fetch(f) for f in files))
+        # one file (the usual case) is read on this task: a gathered task costs a loop turn
+        datas = ([await self.fetch(files[0])] if len(files) == 1
+                 else await asyncio.gather(*(self.fetch(f) for f in files)))
         values_by_node: dict[str, dict[str, Any]] = {}
         for node, key, value in result.values(run.nodes):
             values_by_node.setdefault(node, {})[key] = value

@@ -53,8 +53,10 @@ class MediaResolver:
         decodes and checks every file the same way but uploads none: each field then names the
         file it would be uploaded as."""
         uploads = uploads or {}
-        creds = merge_credentials(credentials)
         fields = [f for f in sorted(wf.media) if f in uploads or getattr(data, f, None) is not None]
+        if not fields:
+            return data
+        creds = merge_credentials(credentials)
         files = await asyncio.gather(*(
             self._decode(wf, f, uploads.get(f, getattr(data, f, None)), creds) for f in fields))
         if dry_run:
