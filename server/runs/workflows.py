@@ -46,10 +46,10 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
         wf = registry[key]
         responses = {k: {**v, "model": ErrorBody} for k, v in ERROR_RESPONSES.items()}
         model = request_model(wf)  # one class for both routes: one schema name
+        route_class = media_route(frozenset(wf.media), JsonRoute) if wf.media else JsonRoute
         router.add_api_route(
             f"/{wf.path}", _endpoint(wf, model), methods=["POST"], summary=wf.summary,
-            route_class_override=(media_route(frozenset(wf.media), JsonRoute) if wf.media
-                                  else JsonRoute),
+            route_class_override=route_class,
             description=wf.description, tags=[wf.model],
             operation_id=operation_name(wf),
             responses={200: {"model": WorkflowResponse}, 202: {"model": Accepted}, **responses},
@@ -57,8 +57,7 @@ def build_router(registry: Mapping[str, Workflow]) -> APIRouter:
         router.add_api_route(
             f"/{wf.path}/validate", _dry_run_endpoint(wf, model), methods=["POST"],
             summary=f"Dry run: {wf.summary}",
-            route_class_override=(media_route(frozenset(wf.media), JsonRoute) if wf.media
-                                  else JsonRoute),
+            route_class_override=route_class,
             description=(f"Check a request for `POST /workflow/{wf.path}` without running it: "
                          "200 with the resolved input and the graph that would be sent, or the "
                          "error the real call would answer. Nothing is queued in ComfyUI."),
