@@ -132,9 +132,10 @@ class JobManager:
         return None
 
     async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
-        """How many prompts ComfyUI will start before each of these queued jobs (0: it is next),
-        by job id; a job not waiting in ComfyUI's queue (running, ended, or ComfyUI down) has
-        none. One `GET /queue`, only when one of them is queued."""
+        """Each of these queued jobs' place among the prompts waiting in ComfyUI (1: it starts
+        next, as comfy-api-proxy counts), by job id; a job not waiting in ComfyUI's queue
+        (running, ended, or ComfyUI down) has none. One `GET /queue`, only when one of them is
+        queued."""
         waiting = {j.prompt_id: j.id for j in jobs if j.state is JobState.QUEUED and j.prompt_id}
         if not waiting:
             return {}
@@ -142,7 +143,7 @@ class JobManager:
             pending = (await self.runner.supervisor.client.queue()).pending
         except ComfyError:
             return {}
-        return {waiting[p]: i for i, p in enumerate(pending) if p in waiting}
+        return {waiting[p]: i for i, p in enumerate(pending, 1) if p in waiting}
 
     async def get(self, job_id: str) -> Job:
         """The job, or 404 when unknown or expired."""

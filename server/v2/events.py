@@ -1,28 +1,34 @@
 """A job's events (the engine's, local or shared) as Comfy API v2's SSE catalog.
 
-`queued`/`running` → `status`; `executing`/`progress` → a `progress` snapshot; the final
-event → one `output` per output file (on success), then the final `status`. The SSE ids are the
+`queued`/`running` → `status` (a queued one with its `queue_position`, repeated when that
+changes); `executing`/`progress` → a `progress` snapshot; the final event → one `output` per
+output file (on success), then the final `status`. The SSE ids are the
 engine's, so `Last-Event-ID` resumes where a client left (comfygen extension)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from server.errors import ApiError
 from server.jobs import Job
 from server.v2 import contract
 from server.v2.views import STATUS
 
 Frame = tuple[str, str, dict[str, Any]]
 FINAL = {"succeeded", "failed", "cancelled"}
+POSITION_INTERVAL = 2.0
 
 
 async def engine_events(jobs: Any, job: Job, last: str | None
                         ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
     """(id, type, data) of the job's events after `last`, until its final one."""
     if not jobs.local:
-        async for event in jobs.stream(job.id, last):
-            yield event.id, event.type, event.data
+        async with contextlib.aclosing(jobs.stream(job.id, last)) as stream:
+            async for event in stream:
+                yield event.id, event.type, event.data
         return
     after = int(last) if last and last.isdigit() else 0
     if job.terminal and not jobs.events.is_finished(job.id):
@@ -34,23 +40,63 @@ async def engine_events(jobs: Any, job: Job, last: str | None
 
 
 async def translate(jobs: Any, job: Job, last: str | None,
-                    view: Callable[[Job], contract.Job]) -> AsyncIterator[Frame]:
-    """The contract's frames for the job's events."""
-    async for event_id, kind, data in engine_events(jobs, job, last):
-        if kind in ("queued", "running"):
-            yield event_id, "status", status(kind)
-        elif kind in ("executing", "progress"):
-            yield event_id, "progress", progress(data)
-        elif kind in FINAL:
-            final = view(await jobs.get(job.id))
-            for output in final.outputs:
-                yield event_id, "output", output.model_dump(mode="json")
-            yield event_id, "status", status(STATUS[kind])
-            return
+                    view: Callable[[Job], contract.Job],
+                    every: float = POSITION_INTERVAL) -> AsyncIterator[Frame]:
+    """The contract's frames for the job's events. While the job waits, its `queued` status
+    carries its `queue_position`, and a new `status` frame (with the same id) follows each time
+    the position changes (looked at every `every` seconds)."""
+    events = aiter(engine_events(jobs, job, last))
+    following: str | None = None  # the id of the `queued` status whose position is followed
+    shown: int | None = None
+    upcoming: asyncio.Future[tuple[str, str, dict[str, Any]]] | None = None
+    try:
+        while True:
+            upcoming = upcoming or asyncio.ensure_future(anext(events))
+            if following is not None:
+                await asyncio.wait((upcoming,), timeout=every)
+                if not upcoming.done():
+                    now = await position(jobs, job.id)
+                    if now is not None and now != shown:
+                        shown = now
+                        yield following, "status", status("queued", now)
+                    continue
+            try:
+                event_id, kind, data = await upcoming
+            except StopAsyncIteration:
+                return
+            upcoming, following = None, None
+            if kind in ("queued", "running"):
+                shown = await position(jobs, job.id) if kind == "queued" else None
+                following = event_id if kind == "queued" else None
+                yield event_id, "status", status(kind, shown)
+            elif kind in ("executing", "progress"):
+                yield event_id, "progress", progress(data)
+            elif kind in FINAL:
+                final = view(await jobs.get(job.id))
+                for output in final.outputs:
+                    yield event_id, "output", output.model_dump(mode="json")
+                yield event_id, "status", status(STATUS[kind])
+                return
+    finally:
+        if upcoming is not None and not upcoming.done():
+            upcoming.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await upcoming
+        await events.aclose()
 
 
-def status(value: str) -> dict[str, Any]:
-    return contract.StatusEvent(status=value).model_dump(mode="json")  # type: ignore[arg-type]
+async def position(jobs: Any, job_id: str) -> int | None:
+    """The job's place in the queue now (None once a worker or ComfyUI has started it)."""
+    try:
+        current = await jobs.get(job_id)
+    except ApiError:  # expired meanwhile
+        return None
+    return (await jobs.queue_positions([current])).get(job_id)
+
+
+def status(value: str, queue_position: int | None = None) -> dict[str, Any]:
+    return contract.StatusEvent(status=value,  # type: ignore[arg-type]
+                                queue_position=queue_position).model_dump(mode="json")
 
 
 def progress(data: dict[str, Any]) -> dict[str, Any]:

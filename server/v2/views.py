@@ -32,7 +32,8 @@ def parse_output_id(asset_id: str) -> tuple[str, int] | None:
 
 def job_view(job: Job, base: str, ttl: float, queue_position: int | None = None) -> V2Job:
     """The contract's Job for a stored job; `base` is the request's origin (for output URLs),
-    `queue_position` how many jobs start before it while it waits (`JobManager.queue_positions`)."""
+    `queue_position` its place in the queue while it waits (1: next;
+    `JobManager.queue_positions`)."""
     result = job.result if isinstance(job.result, dict) else {}
     stats = result.get("stats") or {}
     expires = job.expires_at or job.created_at + timedelta(seconds=ttl)

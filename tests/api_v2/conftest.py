@@ -127,17 +127,45 @@ class V2:
             text = (await response.aread()).decode()
         check_body("GET", path, 200, response.headers["content-type"], text.encode(),
                    self.checked)
-        frames = []
-        for frame in text.replace("\r\n", "\n").split("\n\n"):
-            fields: dict[str, str] = {}
-            for line in frame.split("\n"):
-                name, _, value = line.partition(":")
-                if name in ("id", "event", "data"):
-                    fields[name] = value.strip()
-            if "data" in fields:
-                frames.append((fields.get("id"), fields.get("event", "message"),
-                               json.loads(fields["data"])))
-        return frames
+        blocks = text.replace("\r\n", "\n").split("\n\n")
+        frames = (sse_frame(block.split("\n")) for block in blocks)
+        return [frame for frame in frames if frame is not None]
+
+
+Frame = tuple[str | None, str, dict]
+
+
+def sse_frame(lines: list[str]) -> Frame | None:
+    """(id, event, data) of one SSE frame's lines (None: a comment or keep-alive only)."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in ("id", "event", "data"):
+            fields[name] = value.strip()
+    if "data" not in fields:
+        return None
+    return fields.get("id"), fields.get("event", "message"), json.loads(fields["data"])
+
+
+@contextlib.asynccontextmanager
+async def live_sse(http: httpx.AsyncClient, path: str) -> AsyncIterator[AsyncIterator[Frame]]:
+    """The frames of an SSE stream as they arrive (the stream stays open while the block runs);
+    `status` frames are checked against the SDK's `StatusEvent`."""
+    async with http.stream("GET", path) as response:
+        assert response.status_code == 200, await response.aread()
+
+        async def frames() -> AsyncIterator[Frame]:
+            lines: list[str] = []
+            async for line in response.aiter_lines():
+                if line:
+                    lines.append(line)
+                    continue
+                frame, lines = sse_frame(lines), []
+                if frame is not None:
+                    if frame[1] == "status":
+                        models.StatusEvent.model_validate(frame[2])
+                    yield frame
+        yield frames()
 
 
 @contextlib.asynccontextmanager

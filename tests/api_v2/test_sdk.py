@@ -33,7 +33,7 @@ from PIL import Image
 from standardwebhooks import Webhook
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from tests.api_v2.conftest import V2, hook, serving
+from tests.api_v2.conftest import V2, hook, live_sse, serving
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
 from tests.jobs_api.live import SECRET
 from tests.server.webhook_receiver import Receiver
@@ -386,15 +386,16 @@ async def test_queue_full_answers_429_with_retry_after(comfyui: ComfyUIProcess,
 
 
 async def test_queue_position_while_waiting_in_comfyui(v2: V2) -> None:
-    """A queued job says how many prompts ComfyUI starts before it (0: next); a running or
-    finished one says null. Jobs of this test only: other prompts may be pending too."""
+    """A queued job gives its place among ComfyUI's pending prompts (1: next, as comfy-api-proxy
+    counts); a running or finished one says null. Its SSE `status` frame carries the place, and a
+    new one follows when it moves up. Jobs of this test only: other prompts may be pending too."""
     async def submit(blurs: int) -> dict[str, Any]:
         r = await v2.http.post("/api/v2/jobs", json={"workflow": slow_graph(
             blurs=blurs, color=random.randrange(0xFFFFFF))})
         assert r.status_code == 201, r.text
         return r.json()
 
-    running = await submit(6)
+    running = await submit(12)  # 6-12 s: it runs through the test, then is cancelled
     waiting = [await submit(2) for _ in range(2)]
     try:
         async with asyncio.timeout(60):
@@ -403,7 +404,7 @@ async def test_queue_position_while_waiting_in_comfyui(v2: V2) -> None:
                 await asyncio.sleep(0.05)
         first, second = [(await v2.http.get(f"/api/v2/jobs/{j['id']}")).json() for j in waiting]
         assert first["status"] == second["status"] == "queued"
-        assert isinstance(first["queue_position"], int) and first["queue_position"] >= 0
+        assert isinstance(first["queue_position"], int) and first["queue_position"] >= 1
         assert second["queue_position"] == first["queue_position"] + 1
         assert (await v2.http.get(f"/api/v2/jobs/{running['id']}")).json()[
             "queue_position"] is None
@@ -411,6 +412,15 @@ async def test_queue_position_while_waiting_in_comfyui(v2: V2) -> None:
                   for j in (await v2.http.get("/api/v2/jobs")).json()["jobs"]}
         assert [listed[j["id"]] for j in waiting] == [first["queue_position"],
                                                       second["queue_position"]]
+        async with live_sse(v2.http, f"/api/v2/jobs/{waiting[1]['id']}/events") as frames:
+            async with asyncio.timeout(30):
+                queued = await anext(frames)
+                assert queued[1:] == ("status", {"status": "queued",
+                                                 "queue_position": second["queue_position"]})
+                await v2.http.post(f"/api/v2/jobs/{waiting[0]['id']}/cancel")
+                moved = await anext(frames)  # same event id: the same `queued` state, updated
+                assert moved[:2] == (queued[0], "status") and moved[2]["status"] == "queued"
+                assert 1 <= moved[2]["queue_position"] < second["queue_position"]
     finally:
         for job in (*waiting, running):
             await v2.http.post(f"/api/v2/jobs/{job['id']}/cancel")

@@ -11,7 +11,7 @@ import pytest
 from comfy_sdk import AsyncComfy, IdempotencyKeyReuse, StatusChange
 
 from comfygen.comfy.launcher import ComfyUIProcess
-from tests.api_v2.conftest import V2, Checked, hook
+from tests.api_v2.conftest import V2, Checked, hook, live_sse
 from tests.api_v2.test_sdk import close, pixel
 from tests.comfyui_testing import invert_graph, rgb, slow_graph
 from tests.shared_jobs.conftest import valkey  # noqa: F401 - the session's Valkey fixture
@@ -81,7 +81,8 @@ async def test_sdk_on_an_api_replica(comfyui: ComfyUIProcess, valkey: Valkey,  #
 async def test_queue_position_in_the_shared_queue(comfyui: ComfyUIProcess,
                                                   valkey: Valkey) -> None:  # noqa: F811
     """One worker, three jobs: the one it runs has no position, the two it has not taken are
-    0 and 1, read through the replica that did not create them (single and listed)."""
+    1 and 2, read through the replica that did not create them (single, listed, and in the SSE
+    `status` frames, which follow the job as it moves up)."""
     async with topology(valkey, [comfyui], apis=2) as top:
         a, b = top.api
 
@@ -91,19 +92,25 @@ async def test_queue_position_in_the_shared_queue(comfyui: ComfyUIProcess,
             assert r.status_code == 201, r.text
             return r.json()["id"]
 
-        running = await submit(6)
+        running = await submit(12)  # it runs through the test, then is cancelled
         async with asyncio.timeout(60):
             while (await b.get(f"/api/v2/jobs/{running}")).json()["status"] != "running":
                 await asyncio.sleep(0.05)
         waiting = [await submit(2) for _ in range(2)]
         try:
             views = [(await b.get(f"/api/v2/jobs/{j}")).json() for j in (running, *waiting)]
-            assert [v["queue_position"] for v in views] == [None, 0, 1], views
+            assert [v["queue_position"] for v in views] == [None, 1, 2], views
             listed = {j["id"]: j["queue_position"]
                       for j in (await b.get("/api/v2/jobs")).json()["jobs"]}
-            assert [listed[j] for j in (running, *waiting)] == [None, 0, 1]
-            await b.post(f"/api/v2/jobs/{waiting[0]}/cancel")  # the next one moves up
-            assert (await b.get(f"/api/v2/jobs/{waiting[1]}")).json()["queue_position"] == 0
+            assert [listed[j] for j in (running, *waiting)] == [None, 1, 2]
+            async with live_sse(b, f"/api/v2/jobs/{waiting[1]}/events") as frames:
+                async with asyncio.timeout(30):
+                    queued = await anext(frames)
+                    assert queued[1:] == ("status", {"status": "queued", "queue_position": 2})
+                    await a.post(f"/api/v2/jobs/{waiting[0]}/cancel")  # the next one moves up
+                    assert await anext(frames) == (queued[0], "status", {
+                        "status": "queued", "queue_position": 1})
+            assert (await b.get(f"/api/v2/jobs/{waiting[1]}")).json()["queue_position"] == 1
         finally:
             for job in (*waiting, running):
                 await b.post(f"/api/v2/jobs/{job}/cancel")

@@ -137,9 +137,9 @@ class SharedJobs:
         return await self.store.depth()
 
     async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
-        """How many jobs workers will take before each of these queued ones (0: the next one
-        taken), by job id; a job a worker has taken (or a Redis error) has none. One script call,
-        only when one of them is queued; the entries stay in Redis (only ids come back)."""
+        """Each of these queued jobs' place among the jobs no worker has taken yet (1: the next
+        one taken), by job id; a job a worker has taken (or a Redis error) has none. One script
+        call, only when one of them is queued; the entries stay in Redis (only ids come back)."""
         queued = {j.id for j in jobs if j.state is JobState.QUEUED}
         if not queued:
             return {}
@@ -147,7 +147,7 @@ class SharedJobs:
             waiting = await self._waiting(keys=[self.keys.queue], args=[GROUP])
         except RedisError:
             return {}
-        return {job_id: i for i, job_id in enumerate(waiting) if job_id in queued}
+        return {job_id: i for i, job_id in enumerate(waiting, 1) if job_id in queued}
 
     async def get(self, job_id: str) -> Job:
         job = await self.store.get(job_id)
