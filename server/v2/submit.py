@@ -98,17 +98,19 @@ async def create(request: Request, body: JobRequest,
     # shared jobs: the files travel with the job (Redis) to the worker that runs it
     attachments = None if jobs.local else Attachments(runner.settings.shared_media_max_bytes)
     models = None if jobs.local else JobModels(runner.media.guard, None)
+    if jobs.local:
+        runner.supervisor.check_available()
+    admission = runner.admission if jobs.local else jobs.admission
     try:
-        run.uploads = await resolve_assets(graph, assets, runner, attachments)
-        if workflow == "prompt":
-            run.uploads += await graph_conveniences(graph, run.id, runner, attachments, models)
-        if attachments is not None and models is not None:
-            run.attachments, run.models = attachments.files, tuple(models.wanted)
-        await validate(graph, runner, jobs.local)
-        if jobs.local:
-            runner.supervisor.check_available()
-        admission = runner.admission if jobs.local else jobs.admission
+        # a full queue refuses before any file is fetched or copied
         async with await admission.acquire() as slot:
+            run.uploads = await resolve_assets(graph, assets, runner, attachments)
+            if workflow == "prompt":
+                run.uploads += await graph_conveniences(graph, run.id, runner, attachments,
+                                                        models)
+            if attachments is not None and models is not None:
+                run.attachments, run.models = attachments.files, tuple(models.wanted)
+            await validate(graph, runner, jobs.local)
             sub = Submission(run, workflow, None, body.webhook_v2, key, digest)
             job, created = await jobs.submit(sub, slot)
     except BaseException:

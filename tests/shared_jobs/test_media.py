@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -291,3 +292,50 @@ async def test_a_model_url_is_checked_by_the_api_and_downloaded_by_the_worker(
             await redis.aclose()
     finally:
         (vae / name).unlink(missing_ok=True)
+
+
+async def test_a_full_shared_queue_refuses_before_fetching_media(
+        valkey: Valkey, comfyui: ComfyUIProcess, media_server: MediaServer) -> None:
+    """The create script is what refuses a job when the shared queue is full, so the first
+    refused request has fetched its media; after that refusal the replica reads the queue's
+    length first (for `retry_after` seconds), and a request is refused without a download,
+    until a job leaves the queue."""
+    from tests.server.server_workflows import registry
+
+    media_server.routes["/full.png"] = lambda h: (200, {"Content-Type": "image/png"},
+                                                  png(0x6A5A4A))
+
+    def fetches() -> int:
+        return sum(path == "/full.png" for path, _ in media_server.requests)
+
+    async with topology(valkey, [comfyui], registry=registry(), queue_limit=2,
+                        retry_after=60) as top:
+        a, _ = top.api
+        async with asyncio.timeout(30):  # the worker publishes its node definitions
+            while "lanczos" not in (await a.get("/openapi.json")).text:
+                await asyncio.sleep(0.2)
+        held = []
+        for blurs in (12, 2):  # one running, one waiting: the queue holds its limit
+            r = await a.post("/prompt", headers=ASYNC, json={"prompt": slow_graph(
+                blurs=blurs, color=random.randrange(0xFFFFFF))})
+            assert r.status_code == 202, r.text
+            held.append(r.json()["job_id"])
+        try:
+            url = media_server.url("/full.png")
+            first = fetches()
+            r = await a.post("/prompt", json={"prompt": load_invert(url)})
+            assert r.status_code == 429 and r.json()["type"] == "queue_full", r.text
+            assert r.headers["retry-after"] == "60" and fetches() == first + 1
+            for _ in range(3):  # refused at once now: nothing downloaded
+                r = await a.post("/prompt", json={"prompt": load_invert(url)})
+                assert r.status_code == 429 and r.json()["type"] == "queue_full", r.text
+            assert fetches() == first + 1
+            cancelled = await a.delete(f"/jobs/{held[1]}")
+            assert cancelled.status_code == 200, cancelled.text
+            r = await a.post("/prompt", headers=ASYNC, json={"prompt": load_invert(url)})
+            assert r.status_code == 202, r.text  # room again: fetched and queued
+            held.append(r.json()["job_id"])
+            assert fetches() == first + 2
+        finally:
+            for job_id in held:
+                await a.delete(f"/jobs/{job_id}")

@@ -10,6 +10,7 @@ import time
 import fakeredis
 import pytest
 
+from server.errors import ApiError
 from server.execution.runner import Run
 from server.jobs.manager import Submission, webhook_id
 from server.jobs.models import (
@@ -156,9 +157,41 @@ async def test_admission_uses_the_shared_depth(store: SharedStore) -> None:
     keys = store.keys
     assert not await store.redis.exists(keys.media("c"), keys.private("c"), keys.key("kc"))
     assert (await create_limited("a2", key="ka"))[0].id == "a"  # a replay is not a new job
-    refused = SharedAdmission(limit=2, retry_after=7).refuse(full.value.depth)
+    refused = SharedAdmission(limit=2, retry_after=7, depth=store.depth).refuse(full.value.depth)
     assert refused.status == 429 and refused.headers["Retry-After"] == "7"
     assert refused.type == "queue_full"
+
+
+async def test_after_a_refusal_admission_reads_the_depth_first(
+        store: SharedStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No round trip while nothing was refused; for `retry_after` seconds after a refusal,
+    `acquire` refuses on the queue's length itself (before the request's media work) and lets
+    a request through once there is room."""
+    reads = []
+
+    async def depth() -> int:
+        reads.append(await store.depth())
+        return reads[-1]
+
+    clock = [1000.0]
+    monkeypatch.setattr("server.jobs.shared.front.time.monotonic", lambda: clock[0])
+    admission = SharedAdmission(limit=2, retry_after=7, depth=depth)
+    for job_id in ("a", "b"):
+        await create(store, job_id=job_id)
+    await admission.acquire()
+    assert reads == []  # the create script is the check
+    admission.refuse(2)
+    with pytest.raises(ApiError) as early:
+        await admission.acquire()
+    assert early.value.status == 429 and early.value.headers["Retry-After"] == "7"
+    assert reads == [2]
+    await store.redis.xtrim(store.keys.queue, maxlen=1, approximate=False)  # one left
+    await admission.acquire()
+    assert reads == [2, 1]
+    admission.refuse(2)
+    clock[0] += 7.5  # the window has passed: no read
+    await admission.acquire()
+    assert reads == [2, 1]
 
 
 def test_submission_round_trip_and_webhook_ids() -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from redis.exceptions import RedisError, ResponseError
 
@@ -44,16 +45,31 @@ class SharedSlot:
 
 class SharedAdmission:
     """429 + Retry-After while the shared queue (waiting + running jobs) is at `limit`. Checked
-    by the script that creates the job (one round trip for both): `acquire` holds nothing."""
+    by the script that creates the job (one round trip for both): `acquire` holds nothing.
 
-    def __init__(self, limit: int, retry_after: int) -> None:
+    After a refusal, and for `retry_after` seconds, `acquire` also reads the queue's length
+    first, so that while the queue stays full a request is refused before its media are
+    fetched and decoded; otherwise it costs no round trip."""
+
+    def __init__(self, limit: int, retry_after: int,
+                 depth: Callable[[], Awaitable[int]]) -> None:
         self.limit = limit
         self.retry_after = retry_after
+        self._depth = depth
+        self._full_until = 0.0
 
     async def acquire(self) -> SharedSlot:
+        if self.limit and time.monotonic() < self._full_until:
+            try:
+                depth = await self._depth()
+            except RedisError:  # the create script answers for itself (503)
+                return SharedSlot()
+            if depth >= self.limit:
+                raise self.refuse(depth)
         return SharedSlot()
 
     def refuse(self, depth: int) -> ApiError:
+        self._full_until = time.monotonic() + self.retry_after
         return ApiError(
             429, "queue_full",
             f"the job queue is full ({depth} jobs waiting or running, limit "
@@ -82,7 +98,8 @@ class SharedJobs:
         self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
                                  events_max=settings.job_events_max)
         self._waiting = self.redis.register_script(WAITING)
-        self.admission = SharedAdmission(settings.queue_limit, settings.retry_after)
+        self.admission = SharedAdmission(settings.queue_limit, settings.retry_after,
+                                          self.store.depth)
 
     async def start(self) -> None:
         try:
