@@ -154,6 +154,10 @@ class Settings(BaseSettings):
     """Hugging Face repos whose files a caller's `hf://` (or Hub) media or model URL may read
     with the server's `HF_TOKEN`, comma-separated globs of `owner/repo` (`myorg/*`,
     `datasets/myorg/faces`); other Hub URLs get the request's own credentials or none."""
+    storage_read_allow: str = ""
+    """Objects a caller's `s3://`, `az://` or Azure blob URL media input may name, read with the
+    server's own AWS_*/AZURE_STORAGE_* credentials: comma-separated globs of
+    `s3://bucket/key` and `az://container/blob` (`s3://my-inputs/*`). Empty: none (422)."""
 
     # jobs
     jobs_db: Path = Path("comfygen-jobs.sqlite3")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from urllib.parse import unquote, urlsplit
 
 from comfygen.storage import hf, http
 from comfygen.storage.errors import StorageError
@@ -23,7 +24,8 @@ from comfygen.storage.targets import (
 )
 
 __all__ = ["AzureBlobUpload", "HfUpload", "HttpUpload", "S3Upload", "Send", "StorageError",
-           "Target", "check", "owns", "stream", "stream_sync", "upload", "upload_all"]
+           "Target", "check", "location", "owns", "stream", "stream_sync", "upload",
+           "upload_all"]
 
 
 async def check(target: Target) -> None:
@@ -83,6 +85,36 @@ def owns(url: str) -> bool:
     from comfygen.storage import azure
 
     return azure.owns(url)
+
+
+def location(url: str) -> str | None:
+    """Where a URL read with the server's own storage credentials points, written one way for
+    allow-lists: `s3://<bucket>/<key>` or `az://<container>/<blob>` (a blob URL of the
+    configured account becomes the latter; no query). None for a Hub URL (its own rules) or
+    anything else. StorageError for a key with `.` or `..` segments or an empty part, which a
+    pattern could be made to match while the store reads another object."""
+    if hf.owns(url):
+        return None
+    if url.startswith("s3://"):
+        scheme, rest = "s3", url[len("s3://"):]
+    elif url.startswith("az://"):
+        scheme, rest = "az", url[len("az://"):]
+    elif owns(url):
+        from comfygen.storage import azure
+
+        scheme, rest = "az", url[len(str(azure.account_url())) + 1:]
+    else:
+        return None
+    if scheme == "az":  # read as `azure.stream` reads it
+        path = unquote(urlsplit(rest).path)
+    else:  # as `s3.parse_url`
+        split = urlsplit(url)
+        path = split.netloc + split.path
+    parts = path.split("/")
+    if len(parts) < 2 or any(part in ("", ".", "..") for part in parts):
+        raise StorageError("storage", f"not a plain {scheme}://<bucket or container>/<key> URL "
+                           "(no empty, `.` or `..` parts)")
+    return f"{scheme}://{path}"
 
 
 async def stream(url: str, offset: int = 0, *, hf_server_token: bool = True,

@@ -19,7 +19,7 @@ from server.media.errors import MediaError
 from server.media.limits import MediaLimits
 from server.media.names import looks_like_path, safe_upload_name
 from server.media.sniff import Sniffed, sniff
-from server.media.stored import hub_url, is_stored, read_stored
+from server.media.stored import check_location, hub_url, is_stored, read_stored
 from server.security.errors import FetchError, FetchTooLarge
 from server.security.policy import Credentials, as_credentials
 from server.security.urlguard import UrlGuard
@@ -98,6 +98,7 @@ async def decode_media(
     text = value.strip()
     lowered = text[:8].lower()
     if is_stored(text):  # s3://, hf://, the configured Azure account: its SDK, its credentials
+        check_location(field, text, guard.policy if guard is not None else None)
         timeout = guard.policy.timeout if guard is not None else 30.0
         hub = hub_url(text)
         server_token = guard is not None and guard.policy.hf_token_allowed(text)

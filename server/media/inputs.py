@@ -39,6 +39,7 @@ class MediaResolver:
             allow_cidrs=settings.media_allow_cidrs, allow_hosts=settings.media_allow_hosts,
             timeout=settings.media_fetch_timeout, max_redirects=settings.media_max_redirects,
             max_bytes=settings.media_max_bytes, hf_token_repos=settings.hf_token_repos,
+            storage_read_allow=settings.storage_read_allow,
         )
         self.guard = UrlGuard(policy, credentials=settings.media_url_credentials)
         self.retry_after = settings.retry_after

@@ -34,6 +34,10 @@ class UrlPolicy(BaseModel):
     """Hugging Face repos a user's URL may be read from with the server's `HF_TOKEN`, as
     globs of `owner/repo` (`datasets/owner/repo`): `myorg/*`. Any other Hub URL is read with the
     request's own credentials, or none."""
+    storage_read_allow: tuple[str, ...] = ()
+    """Objects a user's `s3://` or Azure blob URL may name, read with the server's own storage
+    credentials, as globs of `s3://bucket/key` and `az://container/blob`
+    (`s3://inputs/*`); any other such URL is refused."""
 
     @field_validator("allow_cidrs", mode="before")
     @classmethod
@@ -44,7 +48,7 @@ class UrlPolicy(BaseModel):
             return tuple(ipaddress.ip_network(str(v).strip(), strict=False) for v in value)
         return value
 
-    @field_validator("hf_token_repos", mode="before")
+    @field_validator("hf_token_repos", "storage_read_allow", mode="before")
     @classmethod
     def _parse_repos(cls, value: object) -> object:
         if isinstance(value, str):
@@ -79,6 +83,10 @@ class UrlPolicy(BaseModel):
         return repo is not None and any(
             fnmatch.fnmatchcase(repo.lower(), pattern.lower()) for pattern in self.hf_token_repos
         )
+
+    def storage_read_allowed(self, location: str) -> bool:
+        """True when `location` (`comfygen.storage.location`) matches `storage_read_allow`."""
+        return any(fnmatch.fnmatchcase(location, pattern) for pattern in self.storage_read_allow)
 
     def address_allowed(self, ip: IPAddress) -> bool:
         """True when `ip` is inside an allow-listed network."""

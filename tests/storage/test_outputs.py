@@ -50,9 +50,11 @@ def container():  # noqa: ANN201
 @pytest.fixture(scope="module")
 async def api(comfyui: ComfyUIProcess, storage_env: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
     """Loopback allowed for media URLs and http_upload (the receiver), like an operator's
-    allow-list; private ranges stay refused. The server's HF_TOKEN is for one repo only."""
+    allow-list; private ranges stay refused. The server's HF_TOKEN is for one repo only, and
+    its storage credentials read callers' URLs only under `in/` of the bucket and container."""
     settings = settings_for(comfyui, media_allow_cidrs="127.0.0.0/8",
-                            hf_token_repos="me/shared-*")
+                            hf_token_repos="me/shared-*",
+                            storage_read_allow=f"s3://{BUCKET}/in/*, az://{CONTAINER}/in/*")
     async with running(create_app(settings, registry())) as http:
         yield http
 
@@ -172,6 +174,31 @@ async def test_media_inputs_from_s3_and_azure(api: httpx.AsyncClient) -> None:
     r = await api.post("/workflow/test/scale", json={"input": {"image": f"s3://{BUCKET}/in/no.png"}})
     assert r.status_code == 422 and "NoSuchKey" in r.json()["error"], r.text
     assert r.json()["detail"][0]["loc"] == ["body", "input", "image"]
+
+
+async def test_storage_urls_outside_storage_read_allow_are_refused(api: httpx.AsyncClient) -> None:
+    """The server's credentials can read these objects, but callers may name only `in/`: an
+    object elsewhere, a dot segment that would step out of `in/`, and the same through the
+    Azure blob URL, a dry run and a raw graph are all 422 naming the field; nothing is read."""
+    boto3.client("s3").put_object(Bucket=BUCKET, Key="private/key.png", Body=png((1, 2, 3)))
+    secret = container().get_blob_client("private/key.png")
+    secret.upload_blob(png((1, 2, 3)), overwrite=True)
+    refused = [(f"s3://{BUCKET}/private/key.png", "storage_not_allowed"),
+               (f"az://{CONTAINER}/private/key.png", "storage_not_allowed"),
+               (secret.url, "storage_not_allowed"),
+               (f"s3://{BUCKET}/in/../private/key.png", "invalid_url"),
+               (f"az://{CONTAINER}/in/%2E%2E/private/key.png", "invalid_url"),
+               (f"s3://{BUCKET}/in", "storage_not_allowed"), (f"s3://{BUCKET}", "invalid_url")]
+    for url, reason in refused:
+        for path in ("/workflow/test/scale", "/workflow/test/scale/validate"):
+            r = await api.post(path, json={"input": {"image": url}})
+            assert r.status_code == 422, (url, r.text)
+            assert r.json()["detail"][0]["loc"] == ["body", "input", "image"], r.text
+            assert r.json()["detail"][0]["type"] == reason, r.text
+    r = await api.post("/prompt", json={"prompt": {
+        "1": {"class_type": "LoadImage", "inputs": {"image": f"s3://{BUCKET}/private/key.png"}},
+        "2": {"class_type": "SaveImage", "inputs": {"images": ["1", 0]}}}})
+    assert r.status_code == 422 and "storage_not_allowed" in r.text, r.text
 
 
 async def test_hf_upload_and_hf_media_input(api: httpx.AsyncClient, hub: Hub) -> None:

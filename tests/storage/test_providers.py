@@ -126,3 +126,21 @@ async def test_hf_wrong_token_is_refused_without_the_token(hub: Hub) -> None:
     with pytest.raises(StorageError) as info:
         await storage.upload(target, "x.bin", b"x", "text/plain")
     assert info.value.status == 401 and bad not in str(info.value) and TOKEN not in str(info.value)
+
+
+def test_locations_are_written_one_way_for_allow_lists(storage_env: dict[str, str]) -> None:
+    """What `storage_read_allow` matches: the object the provider would read, query and
+    encoding removed as the provider removes them; dot segments refused; Hub URLs left out."""
+    base = BlobServiceClient.from_connection_string(
+        os.environ["AZURE_STORAGE_CONNECTION_STRING"]).url.rstrip("/")
+    assert storage.location(f"s3://{BUCKET}/in/a.png?versionId=3") == f"s3://{BUCKET}/in/a.png"
+    assert storage.location(f"az://{CONTAINER}/in/a%20b.png") == f"az://{CONTAINER}/in/a b.png"
+    assert storage.location(f"{base}/{CONTAINER}/in/a.png?sv=x&sig=y") == (
+        f"az://{CONTAINER}/in/a.png")
+    assert storage.location("hf://me/repo/a.png") is None
+    assert storage.location("https://example.com/a.png") is None
+    for bad in (f"s3://{BUCKET}/in/../x.png", f"s3://{BUCKET}/in/./x.png", f"s3://{BUCKET}",
+                f"s3://{BUCKET}/in//x.png", f"az://{CONTAINER}/in/%2e%2e/x.png",
+                f"{base}/{CONTAINER}/in/%2E%2E/x.png", f"az://{CONTAINER}"):
+        with pytest.raises(StorageError, match="no empty, `.` or `..` parts"):
+            storage.location(bad)
