@@ -21,10 +21,11 @@ from server.v2.assets import HASH_PREFIX, AssetRecord, blake3_of, display_name
 
 # KEYS: blob, refs, asset. ARGV: data, id, size, content type, file path, now, ttl, with data
 # ('1': store the bytes if new; '0': only over bytes already there).
-# Returns -1 (no such blob, nothing written), 1 (the bytes were new) or 0.
+# Returns {-1} (no such blob, nothing written), or {1 (the bytes were new) or 0, the blob's
+# size, its content type}: the record as written, with no read back.
 ADD = """
 local new = redis.call('EXISTS', KEYS[1]) == 0
-if new and ARGV[8] == '0' then return -1 end
+if new and ARGV[8] == '0' then return {-1} end
 if new then
   redis.call('HSET', KEYS[1], 'data', ARGV[1], 'size', ARGV[3], 'content_type', ARGV[4])
 end
@@ -35,8 +36,7 @@ local blob = redis.call('HMGET', KEYS[1], 'size', 'content_type')
 redis.call('HSET', KEYS[3], 'hash', ARGV[9], 'size', blob[1], 'content_type', blob[2],
            'file_path', ARGV[5], 'created_at', ARGV[6])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-if new then return 1 end
-return 0
+return {new and 1 or 0, blob[1], blob[2]}
 """
 
 # KEYS: asset. ARGV: key prefix, asset id. Deletes the record, and the blob when no live record
@@ -86,16 +86,19 @@ class SharedAssetStore:
     async def _insert(self, digest: str, data: bytes, content_type: str, file_path: str | None
                       ) -> tuple[AssetRecord | None, bool]:
         hexdigest = digest[len(HASH_PREFIX):]
-        asset_id, now = str(uuid.uuid4()), datetime.now(UTC)
+        asset_id, now = str(uuid.uuid4()), datetime.now(UTC).timestamp()
         name = display_name(file_path)
-        done = await self._add(
+        done, *blob = await self._add(
             keys=[self._key("blob", hexdigest), self._key("blobrefs", hexdigest),
                   self._key("asset", asset_id)],
-            args=[data, asset_id, len(data), content_type, name or "", repr(now.timestamp()),
+            args=[data, asset_id, len(data), content_type, name or "", repr(now),
                   self.ttl, "1" if data else "0", digest])
         if int(done) == -1:
             return None, False
-        return await self.get(asset_id), int(done) == 1
+        size, stored_type = blob
+        record = AssetRecord(asset_id, digest, int(size), stored_type.decode(), name or None,
+                             datetime.fromtimestamp(now, UTC))
+        return record, int(done) == 1
 
     async def has_hash(self, digest: str) -> bool:
         return bool(await self.redis.exists(self._key("blob", digest[len(HASH_PREFIX):])))
