@@ -53,9 +53,12 @@ def comfyui(
     comfyui_home: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ComfyUIProcess]:
     """A real ComfyUI 0.3.75 on CPU with an empty base directory of its own, plus the tests'
-    own custom node package (tests/fixtures/custom_nodes)."""
+    own custom node package (tests/fixtures/custom_nodes) and the example node ComfyUI ships in
+    its own custom_nodes folder, `SaveImageWebsocket` (images sent over the websocket)."""
     base = tmp_path_factory.mktemp("comfyui-base")
     shutil.copytree(TEST_CUSTOM_NODES, base / "custom_nodes")
+    shutil.copy2(comfyui_home / "ComfyUI" / "custom_nodes" / "websocket_image_save.py",
+                 base / "custom_nodes")
     with ComfyUIProcess.from_home(comfyui_home, base) as proc:
         yield proc
 

@@ -1,5 +1,6 @@
 """Files in ComfyUI's folders: request-named output prefixes, re-running output nodes that ComfyUI
-would serve from its cache, and deleting delivered files where this process can reach them."""
+would serve from its cache, and deleting delivered files where this process can reach them; and
+the images output nodes send over the websocket instead of saving them."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
-from comfygen.comfy.models import OutputFile
+from comfygen.comfy.models import OutputFile, PromptResult
 from comfygen.runtime.workflow import Graph
 
 log = logging.getLogger("comfygen.comfy")
@@ -142,3 +143,41 @@ def remove_local(file: OutputFile, roots: Mapping[str, Path]) -> None:
 def media_of(content_type: str) -> str:
     major = content_type.split("/", 1)[0]
     return major if major in ("image", "video", "audio") else "file"
+
+
+WEBSOCKET = "websocket"
+"""The `type` of an output that came over the websocket: in memory, in no folder."""
+_SUFFIX = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+def sent_files(result: PromptResult, outputs: Collection[str] | None, request_id: str,
+               nodes: tuple[str, ...] | None = None) -> list[tuple[OutputFile, bytes]]:
+    """The images output nodes sent over the websocket (`SaveImageWebsocket` and the like), as
+    files named after the request, in the order they came. `outputs`: the graph's output
+    nodes (a sampler's previews come from other nodes; None: keep every image); `nodes`: only
+    these (None: all)."""
+    found: list[tuple[OutputFile, bytes]] = []
+    counts: dict[str, int] = {}
+    for image in result.ws_images:
+        if outputs is not None and image.node not in outputs:
+            continue
+        if nodes and image.node not in nodes:
+            continue
+        counts[image.node] = count = counts.get(image.node, 0) + 1
+        suffix = _SUFFIX.get(image.content_type, ".bin")
+        name = f"{safe_name(request_id)}_{safe_name(image.node)}_ws_{count:05}_{suffix}"
+        found.append((OutputFile(node=image.node, kind="images", filename=name,
+                                 type=WEBSOCKET), image.data))
+    return found
+
+
+def lost_outputs(result: PromptResult, outputs: Collection[str],
+                 nodes: tuple[str, ...] | None = None) -> list[str]:
+    """Output nodes that left nothing: no file or value in the result and no image over the
+    websocket, while no one websocket connection saw the whole run. Such a node may have sent
+    its images over the websocket while it was down (they are sent nowhere else)."""
+    if result.ws_whole:
+        return []
+    sent = {image.node for image in result.ws_images}
+    return [node for node in outputs if (not nodes or node in nodes)
+            and node not in result.outputs and node not in sent]

@@ -19,6 +19,16 @@ class ProgressEvent:
 
 
 @dataclass(frozen=True)
+class WebsocketImage:
+    """An image a node sent over the websocket instead of saving a file: `SaveImageWebsocket`
+    and nodes like it (outputs), or a sampler's previews."""
+
+    node: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class QueueInfo:
     running: list[str]
     pending: list[str]
@@ -52,6 +62,11 @@ class PromptResult:
     status: Mapping[str, Any] = field(default_factory=dict)
     timing: PromptTiming | None = field(default=None, compare=False)
     """Start, end and per-node times seen on the websocket (None when only /history saw it)."""
+    ws_images: tuple[WebsocketImage, ...] = field(default=(), compare=False)
+    """Images the prompt's nodes sent over the websocket, in the order they came."""
+    ws_whole: bool = field(default=False, compare=False)
+    """True when one websocket connection saw the prompt from its start to its end, so
+    `ws_images` holds every image sent."""
 
     @classmethod
     def from_history(cls, prompt_id: str, entry: Mapping[str, Any]) -> PromptResult:

@@ -14,6 +14,7 @@ import contextlib
 import functools
 import json
 import logging
+import struct
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -31,7 +32,7 @@ from comfygen.comfy.errors import (
     ComfyTimeoutError,
     ComfyUnavailableError,
 )
-from comfygen.comfy.models import ProgressEvent, PromptResult
+from comfygen.comfy.models import ProgressEvent, PromptResult, WebsocketImage
 from comfygen.comfy.rest import ComfyRest
 from comfygen.comfy.timing import PromptTiming
 
@@ -40,6 +41,11 @@ log = logging.getLogger("comfygen.comfy")
 SKIPPED = ('{"type": "status"', '{"type": "progress_state"')
 """How the websocket messages no prompt's tracker reads begin (ComfyUI writes them with
 `json.dumps`' default separators): dropped unread when no listener wants every message."""
+
+FEATURE_FLAGS = '{"type": "feature_flags", "data": {"supports_preview_metadata": true}}'
+IMAGE, IMAGE_WITH_METADATA = 1, 4
+"""ComfyUI's binary message types that carry an image (`protocol.BinaryEventTypes`): 1 with a
+format word (1 JPEG, 2 PNG), 4 with a JSON header naming the prompt and node."""
 
 CancelOutcome = Literal["deleted", "interrupted", "not_found"]
 ENDED_KEPT = 64
@@ -62,6 +68,9 @@ class PromptTracker:
         self.events: deque[ProgressEvent] = deque(maxlen=256)
         self.subscribers: list[asyncio.Queue[ProgressEvent | None]] = []
         self.timing = PromptTiming()  # execution and node times, from websocket arrivals
+        self.ws_images: list[WebsocketImage] = []  # binary image messages, in order
+        self.ws_epoch: int | None = None  # the websocket connection that saw the start
+        self.ws_end = False  # that connection saw the end too (`executing` node=null)
 
     @property
     def done(self) -> bool:
@@ -108,6 +117,8 @@ class PromptWatcher:
         """Called with the type and data of every JSON message (status news too); it must
         not block (the websocket reader calls it)."""
         self.closing = False
+        self.executing: tuple[str, str] | None = None
+        """(prompt id, node) ComfyUI said it is executing: whose a preview without metadata is."""
         self._poke = asyncio.Event()
         self._down_since: float | None = None
 
@@ -132,7 +143,9 @@ class PromptWatcher:
                 if tracker.failure is not None:
                     raise tracker.failure
                 if tracker.entry is not None:
-                    return replace(result_of(prompt_id, tracker.entry), timing=tracker.timing)
+                    return replace(result_of(prompt_id, tracker.entry), timing=tracker.timing,
+                                   ws_images=tuple(tracker.ws_images),
+                                   ws_whole=tracker.ws_end and tracker.ws_epoch == self.ws_connects)
                 if tracker.closed_by_ws and tracker.ws_success and tracker.ws_outputs is not None:
                     # The websocket saw the whole run: its `executed` messages carry exactly
                     # what /history would list, so skip that round trip.
@@ -190,6 +203,12 @@ class PromptWatcher:
         except Exception:  # noqa: BLE001 - runs in the connection's data callback: never stop it
             log.exception("ComfyUI websocket message could not be routed")
 
+    def _on_binary(self, data: bytes) -> None:
+        try:
+            self.dispatch_binary(data)
+        except Exception:  # noqa: BLE001 - as _on_text
+            log.exception("ComfyUI binary websocket message could not be routed")
+
     async def ws_loop(self) -> None:
         ws_url = self.rest.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
         delay = 0.1
@@ -200,8 +219,12 @@ class PromptWatcher:
                     compression=None,  # loopback or LAN: deflate costs CPU on both ends
                     ping_timeout=self.heartbeat, close_timeout=2, max_size=None, max_queue=1024,
                     create_connection=functools.partial(DispatchingConnection,
-                                                        on_text=self._on_text),
+                                                        on_text=self._on_text,
+                                                        on_binary=self._on_binary),
                 ) as ws:
+                    # ask for images with their prompt and node (ComfyUI reads a first
+                    # `feature_flags` message; older ones ignore it)
+                    await ws.send(FEATURE_FLAGS)
                     self.connected.set()
                     self.ws_connects += 1
                     if self.on_connect is not None:
@@ -211,6 +234,8 @@ class PromptWatcher:
                     async for message in ws:  # what the connection did not dispatch itself
                         if isinstance(message, str):
                             self.dispatch(message)
+                        else:
+                            self.dispatch_binary(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
@@ -247,6 +272,9 @@ class PromptWatcher:
                 self.listener(str(kind), data)
             except Exception:  # noqa: BLE001 - a listener never stops the prompts' tracking
                 log.exception("websocket listener failed on a %r message", kind)
+        if kind == "executing":
+            node = data.get("node")
+            self.executing = None if node is None else (str(data.get("prompt_id")), str(node))
         tracker = self.trackers.get(str(data.get("prompt_id")))
         if tracker is None:
             return
@@ -256,13 +284,42 @@ class PromptWatcher:
             tracker.ws_messages.append([kind, data])
         if kind == "execution_start":
             tracker.ws_outputs = {}
+            tracker.ws_epoch = self.ws_connects
         elif kind == "executed" and tracker.ws_outputs is not None and data.get("output"):
             tracker.ws_outputs[str(data.get("node"))] = data["output"]
         elif kind == "execution_success":
             tracker.ws_success = True
         if kind == "executing" and data.get("node") is None:
             tracker.closed_by_ws = True
+            tracker.ws_end = True
             tracker.end()
+
+    def dispatch_binary(self, data: bytes) -> None:
+        """Keep an image a node sent over the websocket with the tracker of its prompt: with
+        its prompt and node in the message (what `FEATURE_FLAGS` asks for), or, from a
+        ComfyUI that does not send those, the node ComfyUI last said it was executing."""
+        if len(data) < 8:
+            return
+        kind, second = struct.unpack_from(">II", data)
+        if kind == IMAGE_WITH_METADATA:
+            end = 8 + second
+            try:
+                meta = orjson.loads(data[8:end])
+            except orjson.JSONDecodeError:
+                return
+            if not isinstance(meta, dict):
+                return
+            where = (str(meta.get("prompt_id")),
+                     str(meta.get("display_node_id") or meta.get("node_id")))
+            content_type, image = str(meta.get("image_type") or "image/png"), data[end:]
+        elif kind == IMAGE and self.executing is not None:
+            where = self.executing
+            content_type, image = ("image/png" if second == 2 else "image/jpeg"), data[8:]
+        else:
+            return
+        tracker = self.trackers.get(where[0])
+        if tracker is not None and not tracker.done:
+            tracker.ws_images.append(WebsocketImage(where[1], content_type, bytes(image)))
 
     # -- the poller ----------------------------------------------------------------------------
 
@@ -332,13 +389,20 @@ class DispatchingConnection(ClientConnection):
     of the server's CPU per request (docs/performance.md). Fragmented and binary messages still
     go through the queue (`async for message in ws`)."""
 
-    def __init__(self, *args: Any, on_text: Callable[[str], None], **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_text: Callable[[str], None],
+                 on_binary: Callable[[bytes], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_text = on_text
+        self.on_binary = on_binary
 
     def process_event(self, event: Any) -> None:
-        if (self.response is not None and isinstance(event, Frame)
-                and event.opcode is Opcode.TEXT and event.fin):
-            self.on_text(bytes(event.data).decode(errors="replace"))
-            return
+        if self.response is not None and isinstance(event, Frame) and event.fin:
+            # binary messages too, so that an image is kept before the text message that
+            # ends its prompt is handled
+            if event.opcode is Opcode.TEXT:
+                self.on_text(bytes(event.data).decode(errors="replace"))
+                return
+            if event.opcode is Opcode.BINARY:
+                self.on_binary(bytes(event.data))
+                return
         super().process_event(event)

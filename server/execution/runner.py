@@ -15,10 +15,19 @@ from typing import Any
 import pybase64
 
 from comfygen.comfy.errors import ComfyError
-from comfygen.comfy.files import fresh_outputs, media_of, name_outputs, read_local, remove_local
-from comfygen.comfy.models import OutputFile
+from comfygen.comfy.files import (
+    fresh_outputs,
+    lost_outputs,
+    media_of,
+    name_outputs,
+    read_local,
+    remove_local,
+    sent_files,
+)
+from comfygen.comfy.models import OutputFile, PromptResult
 from comfygen.comfy.supervisor import Supervisor
 from comfygen.nodedefs import NodeDefs
+from comfygen.parser import output_nodes
 from comfygen.storage import Target
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission
@@ -189,9 +198,13 @@ class Runner:
                                   timeout=self.settings.request_timeout, extra_data=run.extra_data)
         finished = time.monotonic()
         files = result.files(run.nodes)
+        sent = (self.sent_images(graph, result, run, files)
+                if result.ws_images or not result.ws_whole else [])
         # one file (the usual case) is read on this task: a gathered task costs a loop turn
         datas = ([await self.fetch(files[0])] if len(files) == 1
                  else await asyncio.gather(*(self.fetch(f) for f in files)))
+        if sent:
+            files, datas = [*files, *(f for f, _ in sent)], [*datas, *(d for _, d in sent)]
         values_by_node: dict[str, dict[str, Any]] = {}
         for node, key, value in result.values(run.nodes):
             values_by_node.setdefault(node, {})[key] = value
@@ -250,6 +263,25 @@ class Runner:
         if run.input is not None:
             return WorkflowResponse.model_construct(**fields, input=run.input)
         return RunResponse.model_construct(**fields)
+
+    def sent_images(self, graph: Mapping[str, Any], result: PromptResult, run: Run,
+                    files: list[OutputFile]) -> list[tuple[OutputFile, bytes]]:
+        """The images the graph's output nodes sent over the websocket; a 502 when an output
+        node left nothing while the websocket was not there for the whole run (what it sent
+        over it is lost: ComfyUI keeps no copy), once the run's saved `files` are removed."""
+        nodedefs = self.supervisor.client.node_info.latest
+        outputs = None if nodedefs is None else output_nodes(graph, nodedefs)
+        lost = lost_outputs(result, outputs, run.nodes) if outputs is not None else []
+        if lost:
+            for file in files:
+                remove_local(file, self.output_roots)
+            raise ApiError(
+                502, "outputs_lost",
+                f"output node(s) {', '.join(lost)} left no file or value, and the websocket to "
+                "ComfyUI was not connected for the whole run: images a node sends over it "
+                "(SaveImageWebsocket and the like) are sent nowhere else; retry",
+                nodes=lost, prompt_id=result.prompt_id)
+        return sent_files(result, outputs, run.id, run.nodes)
 
     async def fetch(self, file: OutputFile) -> bytes:
         """An output's bytes: from disk when ComfyUI's folder is reachable, else over /view.
