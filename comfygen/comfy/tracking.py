@@ -78,6 +78,10 @@ class PromptTracker:
 
     def push(self, event: ProgressEvent) -> None:
         self.events.append(event)
+        self.announce(event)
+
+    def announce(self, event: ProgressEvent) -> None:
+        """Hand an event to the listeners there are now, without keeping it for later ones."""
         for q in self.subscribers:
             q.put_nowait(event)
 
@@ -319,7 +323,10 @@ class PromptWatcher:
             return
         tracker = self.trackers.get(where[0])
         if tracker is not None and not tracker.done:
-            tracker.ws_images.append(WebsocketImage(where[1], content_type, bytes(image)))
+            sent = WebsocketImage(where[1], content_type, bytes(image))
+            tracker.ws_images.append(sent)
+            if tracker.subscribers:  # `events()` listeners: as an `image` event
+                tracker.announce(ProgressEvent("image", {"image": sent}))
 
     # -- the poller ----------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ class JobEvent:
     type: str
     data: dict[str, Any]
     final: bool = False
+    transient: bool = False
+    """Seen only by those listening when it happened (a preview): no seq or history of its own
+    (`seq` is the last kept event's), and dropped rather than crowding a slow listener."""
 
 
 @dataclass
@@ -115,6 +118,20 @@ class JobEvents:
         if final:
             self._close(job_id, channel)
         return event
+
+    def flash(self, job_id: str, type: str, data: dict[str, Any]) -> int:
+        """Hand a transient event to the job's current listeners that have room for it (half
+        their queue free); how many got it."""
+        channel = self._channels.get(job_id)
+        if channel is None or channel.closed:
+            return 0
+        event = JobEvent(channel.seq, type, data, transient=True)
+        handed = 0
+        for subscription in list(channel.subscribers):
+            if len(subscription._items) < self._queue_size // 2:
+                subscription._push(event)
+                handed += 1
+        return handed
 
     def subscribe(self, job_id: str, *, after: int = 0) -> Subscription:
         """Listen to a job: first its kept events with seq > `after`, then live ones."""

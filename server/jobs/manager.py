@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import pybase64
+
 from comfygen.comfy.errors import ComfyError
+from comfygen.parser import output_nodes
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission, Slot
 from server.execution.runner import Run, Runner
@@ -37,6 +40,8 @@ from server.webhooks import DeliveryResult
 log = logging.getLogger("comfygen.server")
 
 PROGRESS_WRITE_INTERVAL = 0.5
+PREVIEW_INTERVAL = 0.5
+"""Seconds between two previews of one job handed to its listeners (others are skipped)."""
 """Seconds between progress writes to SQLite (every event still goes to listeners)."""
 
 
@@ -286,10 +291,22 @@ class JobManager:
         total = max(1, sum(1 for n in graph.values() if isinstance(n, dict)))
         done: set[str] = set()
         current: str | None = None
-        written = 0.0
-        async for event in self.runner.supervisor.client.events(prompt_id):
+        written = previewed = 0.0
+        client = self.runner.supervisor.client
+        async for event in client.events(prompt_id):
             data = event.data
-            if event.type == "execution_start":
+            if event.type == "image":  # previews; output nodes' images are outputs
+                now = time.monotonic()
+                if now - previewed >= PREVIEW_INTERVAL and self.events.subscriber_count(job_id):
+                    image = data["image"]
+                    nodedefs = client.node_info.latest
+                    if nodedefs is not None and image.node in output_nodes(graph, nodedefs):
+                        continue
+                    previewed = now
+                    self.events.flash(job_id, "preview", {
+                        "node_id": image.node, "content_type": image.content_type,
+                        "data_base64": pybase64.b64encode_as_string(image.data)})
+            elif event.type == "execution_start":
                 with contextlib.suppress(InvalidTransition, JobNotFound):
                     await self.store.mark_running(job_id, prompt_id=prompt_id)
                 self.events.publish(job_id, "running", {"id": job_id, "state": "running"})

@@ -89,7 +89,8 @@ async def _follow(jobs: JobManager, job_id: str, after: int) -> AsyncIterator[Se
     async with jobs.events.subscribe(job_id, after=after) as subscription:
         yield ServerSentEvent(retry=RECONNECT_MS, comment=f"job {json.dumps(job_id)}", sep=SEP)
         async for event in subscription:
-            yield sse_event(str(event.seq), event.type, event.data)
+            if not event.transient:  # previews are Comfy API v2's (server/v2/events.py)
+                yield sse_event(str(event.seq), event.type, event.data)
 
 
 async def _shared(jobs: Any, job_id: str, last: str | None) -> AsyncIterator[ServerSentEvent]:

@@ -1,8 +1,9 @@
 """A job's events (the engine's, local or shared) as Comfy API v2's SSE catalog.
 
 `queued`/`running` → `status` (a queued one with its `queue_position`, repeated when that
-changes); `executing`/`progress` → a `progress` snapshot; the final event → one `output` per
-output file (on success), then the final `status`. The SSE ids are the
+changes); `executing`/`progress` → a `progress` snapshot; a preview image (one machine) → a
+`preview` without an id; the final event → one `output` per output file (on success), then the
+final `status`. The SSE ids are the
 engine's, so `Last-Event-ID` resumes where a client left (comfygen extension)."""
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from server.jobs import Job
 from server.v2 import contract
 from server.v2.views import STATUS
 
-Frame = tuple[str, str, dict[str, Any]]
+Frame = tuple[str | None, str, dict[str, Any]]
 FINAL = {"succeeded", "failed", "cancelled"}
 POSITION_INTERVAL = 2.0
 
 
 async def engine_events(jobs: Any, job: Job, last: str | None
-                        ) -> AsyncIterator[tuple[str, str, dict[str, Any]]]:
+                        ) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
     """(id, type, data) of the job's events after `last`, until its final one."""
     if not jobs.local:
         async with contextlib.aclosing(jobs.stream(job.id, last)) as stream:
@@ -35,8 +36,8 @@ async def engine_events(jobs: Any, job: Job, last: str | None
         yield str(after + 1), job.state.value, {}  # from before a restart: only the record
         return
     async with jobs.events.subscribe(job.id, after=after) as subscription:
-        async for event in subscription:
-            yield str(event.seq), event.type, event.data
+        async for event in subscription:  # a preview has no id: a resume does not start there
+            yield (None if event.transient else str(event.seq)), event.type, event.data
 
 
 async def translate(jobs: Any, job: Job, last: str | None,
@@ -48,7 +49,7 @@ async def translate(jobs: Any, job: Job, last: str | None,
     events = aiter(engine_events(jobs, job, last))
     following: str | None = None  # the id of the `queued` status whose position is followed
     shown: int | None = None
-    upcoming: asyncio.Future[tuple[str, str, dict[str, Any]]] | None = None
+    upcoming: asyncio.Future[Frame] | None = None
     try:
         while True:
             upcoming = upcoming or asyncio.ensure_future(anext(events))
@@ -64,7 +65,11 @@ async def translate(jobs: Any, job: Job, last: str | None,
                 event_id, kind, data = await upcoming
             except StopAsyncIteration:
                 return
-            upcoming, following = None, None
+            upcoming = None
+            if kind == "preview":  # a transient image (one machine; JobManager._follow)
+                yield event_id, "preview", data
+                continue
+            following = None
             if kind in ("queued", "running"):
                 shown = await position(jobs, job.id) if kind == "queued" else None
                 following = event_id if kind == "queued" else None

@@ -9,6 +9,7 @@ import os
 import random
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from comfy_sdk import (
     MissingAsset,
     NotFound,
     OutputReady,
+    Preview,
     StatusChange,
     Unauthorized,
     WorkflowFormatUi,
@@ -426,3 +428,40 @@ async def test_queue_position_while_waiting_in_comfyui(v2: V2) -> None:
             await v2.http.post(f"/api/v2/jobs/{job['id']}/cancel")
     done = (await v2.http.get(f"/api/v2/jobs/{waiting[1]['id']}")).json()
     assert done["status"] == "canceled" and done["queue_position"] is None
+
+
+async def test_previews_reach_the_sdk_as_preview_events(v2: V2) -> None:
+    """A node that reports progress with preview images (as a sampler does; the tests' custom
+    node, not an output node) gives `preview` events, at most one every half second, which the
+    SDK decodes; the image saved at the end is an output, not a preview."""
+    color = random.randrange(0xFFFFFF)
+    graph = {
+        "1": {"class_type": "EmptyImage", "inputs": {"width": 96, "height": 64, "batch_size": 1,
+                                                      "color": color}},
+        "2": {"class_type": "ComfygenTestSteps", "inputs": {"image": ["1", 0], "steps": 8,
+                                                             "delay": 0.25}},
+        "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
+                                                     "filename_prefix": "v2-previews"}},
+    }
+    job = await v2.sdk.submit(v2.sdk.workflows.from_json(graph))
+    previews: list[tuple[float, Preview]] = []
+    outputs = 0
+    async with asyncio.timeout(60):
+        async for event in job.events():
+            if isinstance(event, Preview):
+                previews.append((time.monotonic(), event))
+            elif isinstance(event, OutputReady):
+                outputs += 1
+    await job.refresh()
+    assert job.status == "succeeded" and outputs == 1
+    assert 2 <= len(previews) <= 5, len(previews)  # 8 steps in 2 s, one per half second at most
+    for _, preview in previews:
+        assert preview.node_id == "2" and preview.content_type == "image/jpeg"
+        with Image.open(io.BytesIO(preview.data)) as img:
+            assert img.format == "JPEG" and max(img.size) == 64  # the node's max_size
+            seen = img.convert("RGB").getpixel((img.width // 2, img.height // 2))
+            assert all(abs(a - b) <= 8 for a, b in zip(seen, rgb(color), strict=True))
+    gaps = [b - a for (a, _), (b, _) in zip(previews, previews[1:], strict=False)]
+    assert all(gap >= 0.4 for gap in gaps), gaps
+    frames = await v2.sse(f"/api/v2/jobs/{job.id}/events")  # after the end: none replayed
+    assert "preview" not in {kind for _, kind, _ in frames}

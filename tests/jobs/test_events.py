@@ -116,3 +116,22 @@ async def test_closed_channels_are_bounded() -> None:
         hub.publish(f"j{n}", "state", {"state": "succeeded"}, final=True)
     assert len(hub) == 3 and hub.is_finished("j9") and not hub.is_finished("j0")
 
+
+
+async def test_transient_events_reach_only_listeners_with_room() -> None:
+    """A preview goes to whoever listens now, with the last kept event's seq; it is never
+    replayed, and a listener whose queue is half full does not get it (kept events do)."""
+    hub = JobEvents(queue_size=4)
+    assert hub.flash("j", "preview", {"n": 0}) == 0  # no channel, no listener: nothing kept
+    hub.publish("j", "state", {"state": "running"})
+    fast, slow = hub.subscribe("j"), hub.subscribe("j")
+    assert await anext(fast) == JobEvent(1, "state", {"state": "running"})
+    assert hub.flash("j", "preview", {"n": 1}) == 2
+    assert hub.flash("j", "preview", {"n": 2}) == 1  # slow holds 2 of 4: no room
+    assert await anext(fast) == JobEvent(1, "preview", {"n": 1}, transient=True)
+    assert await anext(fast) == JobEvent(1, "preview", {"n": 2}, transient=True)
+    hub.publish("j", "state", {"state": "succeeded"}, final=True)
+    assert [(e.seq, e.type, e.transient) for e in await collect(slow)] == [
+        (1, "state", False), (1, "preview", True), (2, "state", False)]
+    assert [e.type for e in await collect(hub.subscribe("j"))] == ["state", "state"]
+    assert hub.flash("j", "preview", {"n": 3}) == 0  # ended
