@@ -393,8 +393,9 @@ class DispatchingConnection(ClientConnection):
     """A websocket connection that hands each unfragmented text message to `on_text` in its
     data callback, instead of queueing it for a reader task to pick up: one event-loop wake-up
     per message instead of two. ComfyUI sends about 17 messages per prompt, so this is a good part
-    of the server's CPU per request (docs/performance.md). Fragmented and binary messages still
-    go through the queue (`async for message in ws`)."""
+    of the server's CPU per request (docs/performance.md). Unfragmented binary messages (images)
+    go to `on_binary` the same way, in order with the text ones; fragmented messages still go
+    through the queue (`async for message in ws`)."""
 
     def __init__(self, *args: Any, on_text: Callable[[str], None],
                  on_binary: Callable[[bytes], None], **kwargs: Any) -> None:
