@@ -1,8 +1,8 @@
 """A job's events (the engine's, local or shared) as Comfy API v2's SSE catalog.
 
 `queued`/`running` → `status` (a queued one with its `queue_position`, repeated when that
-changes); `executing`/`progress` → a `progress` snapshot; a preview image (one machine) → a
-`preview` without an id; the final event → one `output` per output file (on success), then the
+changes); `executing`/`progress` → a `progress` snapshot; a preview image → a `preview`
+without an id; the final event → one `output` per output file (on success), then the
 final `status`. The SSE ids are the
 engine's, so `Last-Event-ID` resumes where a client left (comfygen extension)."""
 
@@ -27,9 +27,9 @@ async def engine_events(jobs: Any, job: Job, last: str | None
                         ) -> AsyncIterator[tuple[str | None, str, dict[str, Any]]]:
     """(id, type, data) of the job's events after `last`, until its final one."""
     if not jobs.local:
-        async with contextlib.aclosing(jobs.stream(job.id, last)) as stream:
-            async for event in stream:
-                yield event.id, event.type, event.data
+        async with contextlib.aclosing(jobs.stream(job.id, last, previews=True)) as stream:
+            async for event in stream:  # a preview has no id (as below)
+                yield event.id or None, event.type, event.data
         return
     after = int(last) if last and last.isdigit() else 0
     if job.terminal and not jobs.events.is_finished(job.id):
@@ -66,7 +66,7 @@ async def translate(jobs: Any, job: Job, last: str | None,
             except StopAsyncIteration:
                 return
             upcoming = None
-            if kind == "preview":  # a transient image (one machine; JobManager._follow)
+            if kind == "preview":  # a transient image (JobManager._follow, or its worker's)
                 yield event_id, "preview", data
                 continue
             following = None

@@ -26,7 +26,8 @@ class Engine:
         self.closed = asyncio.Event()
         self.state = JobState.QUEUED
 
-    async def stream(self, job_id: str, last: str | None) -> AsyncIterator[Event]:
+    async def stream(self, job_id: str, last: str | None, *,
+                     previews: bool = False) -> AsyncIterator[Event]:
         try:
             while (event := await self.events.get()) is not None:
                 yield event

@@ -114,3 +114,38 @@ async def test_queue_position_in_the_shared_queue(comfyui: ComfyUIProcess,
         finally:
             for job in (*waiting, running):
                 await b.post(f"/api/v2/jobs/{job}/cancel")
+
+
+async def test_previews_reach_a_stream_on_another_replica(comfyui: ComfyUIProcess,
+                                                         valkey: Valkey) -> None:  # noqa: F811
+    """The worker publishes a running job's previews; an event stream open on the replica
+    that did not create the job gets them (no id, at most one every half second, checked by
+    the SDK's model), between its kept events, which stay whole."""
+    from comfy_low import models
+
+    async with topology(valkey, [comfyui], apis=2) as top:
+        a, b = top.api
+        color = random.randrange(0xFFFFFF)
+        r = await a.post("/api/v2/jobs", json={"workflow": {
+            "1": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64,
+                                                          "batch_size": 1, "color": color}},
+            "2": {"class_type": "ComfygenTestSteps", "inputs": {"image": ["1", 0], "steps": 8,
+                                                                 "delay": 0.25}},
+            "3": {"class_type": "SaveImage", "inputs": {"images": ["2", 0],
+                                                         "filename_prefix": "shared-previews"}}}})
+        assert r.status_code == 201, r.text
+        frames = []
+        async with live_sse(b, f"/api/v2/jobs/{r.json()['id']}/events") as stream:
+            async with asyncio.timeout(60):
+                async for frame in stream:
+                    frames.append(frame)
+                    if frame[1] == "status" and frame[2]["status"] == "succeeded":
+                        break
+        previews = [data for event_id, kind, data in frames if kind == "preview"]
+        assert 2 <= len(previews) <= 5, [kind for _, kind, _ in frames]
+        for data in previews:
+            models.PreviewEvent.model_validate(data)
+            assert data["node_id"] == "2" and data["content_type"] == "image/jpeg"
+        assert all(event_id is None for event_id, kind, _ in frames if kind == "preview")
+        assert all(event_id for event_id, kind, _ in frames if kind != "preview")
+        assert [kind for _, kind, _ in frames if kind == "output"] == ["output"]

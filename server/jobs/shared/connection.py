@@ -22,6 +22,9 @@ One Redis (>= 7) or Valkey server holds, under `settings.redis_prefix` (`P` belo
 - `P:done:{id}` stream: one entry, written with the final state; what a synchronous request's
   waiter blocks on (woken once, at the end, not by every event).
 - `P:cancel` pub/sub channel: job ids to interrupt (workers also re-check the state each beat).
+- `P:previews:{id}` pub/sub channel: the job's preview images (JSON `{type, data}`), published
+  by its worker, at most one every 0.5 s, for the Comfy API v2 event streams open at the time
+  on any replica; never stored.
 - `P:hook:{webhook-id}` string: delivery state of one webhook message (`sending`, `delivered`,
   `failed`) so a reclaimed job never sends an event twice.
 - `P:dead` stream: dead-letter records (jobs that ran out of attempts).
@@ -66,6 +69,9 @@ class Keys:
 
     def done(self, job_id: str) -> str:
         return f"{self.prefix}:done:{job_id}"
+
+    def previews(self, job_id: str) -> str:
+        return f"{self.prefix}:previews:{job_id}"
 
     def hook(self, message_id: str) -> str:
         return f"{self.prefix}:hook:{message_id}"

@@ -7,6 +7,7 @@ It has the methods `answer()` and the `/jobs` routes use on the local `JobManage
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -228,12 +229,50 @@ class SharedJobs:
         await self.redis.publish(self.keys.cancel, job_id)
         return job, outcome
 
-    async def stream(self, job_id: str, last_event_id: str | None) -> AsyncIterator[StreamEvent]:
-        """The job's events after `last_event_id` until its final one (from any replica)."""
+    async def stream(self, job_id: str, last_event_id: str | None, *,
+                     previews: bool = False) -> AsyncIterator[StreamEvent]:
+        """The job's events after `last_event_id` until its final one (from any replica); with
+        `previews`, its worker's previews too, as they come (events without an id)."""
         await self.get(job_id)
         after = last_event_id if last_event_id and _entry_id(last_event_id) else None
-        async for event in self.store.events(job_id, after):
-            yield event
+        if not previews:
+            async for event in self.store.events(job_id, after):
+                yield event
+            return
+        live = self.store.previews(job_id)
+        kept = self.store.events(job_id, after)
+        flashes: asyncio.Future[StreamEvent] | None = asyncio.ensure_future(anext(live))
+        upcoming = asyncio.ensure_future(anext(kept))
+        try:
+            while True:
+                await asyncio.wait([t for t in (flashes, upcoming) if t is not None],
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if flashes is not None and flashes.done():
+                    preview = None
+                    try:
+                        preview = flashes.result()
+                        flashes = asyncio.ensure_future(anext(live))
+                    except (StopAsyncIteration, RedisError, OSError) as exc:
+                        log.debug("previews of job %s end: %r", job_id, exc)
+                        flashes = None  # no more previews; the kept events go on
+                    if preview is not None:
+                        yield preview
+                if upcoming.done():
+                    try:
+                        event = upcoming.result()
+                    except StopAsyncIteration:
+                        return
+                    yield event
+                    upcoming = asyncio.ensure_future(anext(kept))
+        finally:
+            for task in (flashes, upcoming):
+                if task is None:
+                    continue
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                    await task
+            await live.aclose()
+            await kept.aclose()
 
 
 async def ensure_group(redis: object, keys: Keys) -> None:

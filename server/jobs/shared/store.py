@@ -65,6 +65,7 @@ class SharedStore:
         self._transition = redis.register_script(TRANSITION)
         self._append = redis.register_script(APPEND)
         self._outbox: asyncio.Queue[tuple[str, str, dict[str, Any]]] = asyncio.Queue()
+        self._flashing: set[asyncio.Task[None]] = set()
         self._writer: asyncio.Task[None] | None = None
         # A worker's claimed queue entries by job id that the script ending the job acks and
         # deletes (popped then; '' for one the worker acks itself).
@@ -260,6 +261,43 @@ class SharedStore:
         self._outbox.put_nowait((job_id, type, dict(data or {})))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_events(), name="job-events")
+
+    def subscriber_count(self, job_id: str) -> int:
+        """Unknown here (a job's listeners are on the API replicas): assume one, so that its
+        previews are published (`flash`)."""
+        del job_id
+        return 1
+
+    def flash(self, job_id: str, type: str, data: dict[str, Any]) -> int:
+        """Publish a transient event (a preview) to the job's channel for whoever listens now,
+        in the background; a Redis error drops it (logged at debug). Returns 0 (not known)."""
+        task = asyncio.create_task(self._flash(job_id, type, data))
+        self._flashing.add(task)
+        task.add_done_callback(self._flashing.discard)
+        return 0
+
+    async def _flash(self, job_id: str, type: str, data: dict[str, Any]) -> None:
+        try:
+            await self.redis.publish(self.keys.previews(job_id),
+                                     orjson.dumps({"type": type, "data": data}))
+        except RedisError as exc:
+            log.debug("preview of job %s dropped: %s", job_id, exc)
+
+    async def previews(self, job_id: str) -> AsyncIterator[StreamEvent]:
+        """The job's transient events (previews) published from now on, each a `StreamEvent`
+        without an id, until the caller stops iterating (it holds one Redis connection)."""
+        pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(self.keys.previews(job_id))
+            async for message in pubsub.listen():
+                try:
+                    body = orjson.loads(message["data"])
+                except (orjson.JSONDecodeError, TypeError):
+                    continue
+                yield StreamEvent("", str(body.get("type")), body.get("data") or {})
+        finally:
+            with contextlib.suppress(RedisError):
+                await pubsub.aclose()
 
     async def flush(self, timeout: float = 5.0) -> None:
         """Wait until queued events are written (or `timeout`)."""
