@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 from comfygen.comfy.errors import (
@@ -138,10 +138,13 @@ class ComfyClient(ComfyRest):
         graph: Mapping[str, Any],
         prompt_id: str | None = None,
         extra_data: Mapping[str, Any] | None = None,
+        keep_images: Collection[str] | None = None,
     ) -> str:
-        """POST /prompt with our own prompt id; return it. 400 → ComfyValidationError."""
+        """POST /prompt with our own prompt id; return it. 400 → ComfyValidationError.
+        `keep_images`: the nodes whose websocket images the result keeps (None: all)."""
         prompt_id = prompt_id or str(uuid.uuid4())
         tracker = self.watcher.track(prompt_id)
+        tracker.keep_images = keep_images
         body: dict[str, Any] = {"prompt": graph, "prompt_id": prompt_id,
                                 "client_id": self.client_id}
         if extra_data:
@@ -170,10 +173,10 @@ class ComfyClient(ComfyRest):
 
     async def run(
         self, graph: Mapping[str, Any], prompt_id: str | None = None, timeout: float | None = None,
-        extra_data: Mapping[str, Any] | None = None,
+        extra_data: Mapping[str, Any] | None = None, keep_images: Collection[str] | None = None,
     ) -> PromptResult:
         """Submit and wait; on timeout or cancellation, take the prompt off ComfyUI too."""
-        prompt_id = await self.submit(graph, prompt_id, extra_data)
+        prompt_id = await self.submit(graph, prompt_id, extra_data, keep_images)
         try:
             return await self.wait(prompt_id, timeout)
         except ComfyTimeoutError as exc:

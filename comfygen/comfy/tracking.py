@@ -17,7 +17,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -69,6 +69,9 @@ class PromptTracker:
         self.subscribers: list[asyncio.Queue[ProgressEvent | None]] = []
         self.timing = PromptTiming()  # execution and node times, from websocket arrivals
         self.ws_images: list[WebsocketImage] = []  # binary image messages, in order
+        self.keep_images: Collection[str] | None = None
+        """Nodes whose images are kept in `ws_images` (its output nodes; None: every node's).
+        The others' (a sampler's previews) only go to the listeners of `events()`."""
         self.ws_epoch: int | None = None  # the websocket connection that saw the start
         self.ws_end = False  # that connection saw the end too (`executing` node=null)
 
@@ -324,7 +327,8 @@ class PromptWatcher:
         tracker = self.trackers.get(where[0])
         if tracker is not None and not tracker.done:
             sent = WebsocketImage(where[1], content_type, bytes(image))
-            tracker.ws_images.append(sent)
+            if tracker.keep_images is None or sent.node in tracker.keep_images:
+                tracker.ws_images.append(sent)
             if tracker.subscribers:  # `events()` listeners: as an `image` event
                 tracker.announce(ProgressEvent("image", {"image": sent}))
 

@@ -193,12 +193,15 @@ class Runner:
     async def _run(self, run: Run, prompt_id: str) -> RunResponse:
         graph = await self.prepare(run)
         client = self.supervisor.client
+        nodedefs = client.node_info.latest
+        outputs = None if nodedefs is None else tuple(output_nodes(graph, nodedefs))
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
-                                  timeout=self.settings.request_timeout, extra_data=run.extra_data)
+                                  timeout=self.settings.request_timeout, extra_data=run.extra_data,
+                                  keep_images=outputs)
         finished = time.monotonic()
         files = result.files(run.nodes)
-        sent = (self.sent_images(graph, result, run, files)
+        sent = (self.sent_images(result, run, files, outputs)
                 if result.ws_images or not result.ws_whole else [])
         # one file (the usual case) is read on this task: a gathered task costs a loop turn
         datas = ([await self.fetch(files[0])] if len(files) == 1
@@ -264,13 +267,12 @@ class Runner:
             return WorkflowResponse.model_construct(**fields, input=run.input)
         return RunResponse.model_construct(**fields)
 
-    def sent_images(self, graph: Mapping[str, Any], result: PromptResult, run: Run,
-                    files: list[OutputFile]) -> list[tuple[OutputFile, bytes]]:
-        """The images the graph's output nodes sent over the websocket; a 502 when an output
-        node left nothing while the websocket was not there for the whole run (what it sent
-        over it is lost: ComfyUI keeps no copy), once the run's saved `files` are removed."""
-        nodedefs = self.supervisor.client.node_info.latest
-        outputs = None if nodedefs is None else output_nodes(graph, nodedefs)
+    def sent_images(self, result: PromptResult, run: Run, files: list[OutputFile],
+                    outputs: tuple[str, ...] | None) -> list[tuple[OutputFile, bytes]]:
+        """The images the graph's output nodes (`outputs`; None: not known) sent over the
+        websocket; a 502 when an output node left nothing while the websocket was not there for
+        the whole run (what it sent over it is lost: ComfyUI keeps no copy), once the run's
+        saved `files` are removed."""
         lost = lost_outputs(result, outputs, run.nodes) if outputs is not None else []
         if lost:
             for file in files:

@@ -4,6 +4,7 @@ its prompt and node, and which images are outputs. The real messages, from the r
 
 from __future__ import annotations
 
+import asyncio
 import json
 import struct
 from typing import Any
@@ -72,3 +73,21 @@ def test_a_silent_output_node_is_lost_only_when_the_websocket_missed_part_of_the
     partial = PromptResult("p", {"3": {"images": []}}, ws_images=sent, ws_whole=False)
     assert lost_outputs(partial, ["3", "9", "10"]) == ["10"]
     assert lost_outputs(partial, ["3", "9", "10"], ("3", "9")) == []  # 10 is not returned
+
+
+async def test_only_the_kept_nodes_images_stay_with_the_prompt() -> None:
+    """With its output nodes given, a prompt keeps only their images; a sampler's previews are
+    handed to the prompt's listeners, then forgotten (no memory growing with the steps)."""
+    w = watcher()
+    tracker = w.track("p1")
+    tracker.keep_images = ("9",)
+    events = w.events("p1")
+    listening = asyncio.ensure_future(anext(events))
+    await asyncio.sleep(0)  # the listener is subscribed
+    for node in ("4", "4", "9"):
+        w.dispatch_binary(with_metadata({"node_id": node, "prompt_id": "p1"}))
+    assert [image.node for image in tracker.ws_images] == ["9"]
+    first = await listening
+    assert first.type == "image" and first.data["image"].node == "4"
+    assert [(await anext(events)).data["image"].node for _ in range(2)] == ["4", "9"]
+    await events.aclose()
