@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import struct
@@ -73,7 +72,7 @@ class PromptTracker:
         """Nodes whose images are kept in `ws_images` (its output nodes; None: every node's).
         The others' (a sampler's previews) only go to the listeners of `events()`."""
         self.ws_epoch: int | None = None  # the websocket connection that saw the start
-        self.ws_end = False  # that connection saw the end too (`executing` node=null)
+        self.ws_whole = False  # that connection saw the end too (`executing` node=null)
 
     @property
     def done(self) -> bool:
@@ -119,6 +118,9 @@ class PromptWatcher:
         """The last prompts whose wait ended, so that a late `events()` replays them and ends."""
         self.connected = asyncio.Event()
         self.ws_connects = 0  # how many times the websocket (re)connected; for probes and tests
+        self._connection = 0
+        """Number of the websocket connection whose frames are being handled: counted when it
+        is made, before its first frame (`ws_connects` counts after the handshake)."""
         self.on_connect: Callable[[], None] | None = None  # called on every (re)connect
         self.listener: Callable[[str, dict[str, Any]], None] | None = None
         """Called with the type and data of every JSON message (status news too); it must
@@ -150,9 +152,9 @@ class PromptWatcher:
                 if tracker.failure is not None:
                     raise tracker.failure
                 if tracker.entry is not None:
+                    images, tracker.ws_images = tuple(tracker.ws_images), []  # not kept in `ended`
                     return replace(result_of(prompt_id, tracker.entry), timing=tracker.timing,
-                                   ws_images=tuple(tracker.ws_images),
-                                   ws_whole=tracker.ws_end and tracker.ws_epoch == self.ws_connects)
+                                   ws_images=images, ws_whole=tracker.ws_whole)
                 if tracker.closed_by_ws and tracker.ws_success and tracker.ws_outputs is not None:
                     # The websocket saw the whole run: its `executed` messages carry exactly
                     # what /history would list, so skip that round trip.
@@ -216,6 +218,11 @@ class PromptWatcher:
         except Exception:  # noqa: BLE001 - as _on_text
             log.exception("ComfyUI binary websocket message could not be routed")
 
+    def _new_connection(self, *args: Any, **kwargs: Any) -> DispatchingConnection:
+        self._connection += 1
+        return DispatchingConnection(*args, on_text=self._on_text, on_binary=self._on_binary,
+                                     **kwargs)
+
     async def ws_loop(self) -> None:
         ws_url = self.rest.url.replace("http", "ws", 1) + f"/ws?clientId={self.client_id}"
         delay = 0.1
@@ -225,9 +232,7 @@ class PromptWatcher:
                     ws_url, proxy=None, open_timeout=5, ping_interval=self.heartbeat,
                     compression=None,  # loopback or LAN: deflate costs CPU on both ends
                     ping_timeout=self.heartbeat, close_timeout=2, max_size=None, max_queue=1024,
-                    create_connection=functools.partial(DispatchingConnection,
-                                                        on_text=self._on_text,
-                                                        on_binary=self._on_binary),
+                    create_connection=self._new_connection,
                 ) as ws:
                     # ask for images with their prompt and node (ComfyUI reads a first
                     # `feature_flags` message; older ones ignore it)
@@ -291,14 +296,14 @@ class PromptWatcher:
             tracker.ws_messages.append([kind, data])
         if kind == "execution_start":
             tracker.ws_outputs = {}
-            tracker.ws_epoch = self.ws_connects
+            tracker.ws_epoch = self._connection
         elif kind == "executed" and tracker.ws_outputs is not None and data.get("output"):
             tracker.ws_outputs[str(data.get("node"))] = data["output"]
         elif kind == "execution_success":
             tracker.ws_success = True
         if kind == "executing" and data.get("node") is None:
             tracker.closed_by_ws = True
-            tracker.ws_end = True
+            tracker.ws_whole = tracker.ws_epoch == self._connection
             tracker.end()
 
     def dispatch_binary(self, data: bytes) -> None:

@@ -105,11 +105,14 @@ def location(url: str) -> str | None:
         scheme, rest = "az", url[len(str(azure.account_url())) + 1:]
     else:
         return None
-    if scheme == "az":  # read as `azure.stream` reads it
-        path = unquote(urlsplit(rest).path)
-    else:  # as `s3.parse_url`
-        split = urlsplit(url)
-        path = split.netloc + split.path
+    try:
+        if scheme == "az":  # read as `azure.stream` reads it
+            path = unquote(urlsplit(rest).path)
+        else:  # as `s3.parse_url`
+            split = urlsplit(url)
+            path = split.netloc + split.path
+    except ValueError as exc:  # e.g. an unclosed `[` in the host part
+        raise StorageError("storage", f"not a valid {scheme}:// URL: {exc}") from None
     parts = path.split("/")
     if len(parts) < 2 or any(part in ("", ".", "..") for part in parts):
         raise StorageError("storage", f"not a plain {scheme}://<bucket or container>/<key> URL "

@@ -193,8 +193,11 @@ class Runner:
     async def _run(self, run: Run, prompt_id: str) -> RunResponse:
         graph = await self.prepare(run)
         client = self.supervisor.client
-        nodedefs = client.node_info.latest
-        outputs = None if nodedefs is None else tuple(output_nodes(graph, nodedefs))
+        try:  # cached (the checks above read them): which nodes' websocket images are outputs
+            outputs: tuple[str, ...] | None = tuple(output_nodes(graph,
+                                                                 await client.node_info.get()))
+        except ComfyError:
+            outputs = None
         submitted = time.monotonic()
         result = await client.run(fresh_outputs(graph), prompt_id,
                                   timeout=self.settings.request_timeout, extra_data=run.extra_data,

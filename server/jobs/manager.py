@@ -33,6 +33,7 @@ from server.jobs import (
     JobStore,
     Progress,
 )
+from server.jobs.recent import Recent
 from server.observability import bind
 from server.settings import Settings
 from server.webhooks import DeliveryResult
@@ -93,6 +94,10 @@ class JobManager:
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.cancelling: set[str] = set()
         self._purger: asyncio.Task[None] | None = None
+        self._pending = Recent(self._comfy_pending)
+
+    async def _comfy_pending(self) -> list[str]:
+        return (await self.runner.supervisor.client.queue()).pending
 
     async def start(self) -> None:
         """Fail the jobs a previous process left unfinished, then expire old ones periodically."""
@@ -139,13 +144,13 @@ class JobManager:
     async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
         """Each of these queued jobs' place among the prompts waiting in ComfyUI (1: it starts
         next, as comfy-api-proxy counts), by job id; a job not waiting in ComfyUI's queue
-        (running, ended, or ComfyUI down) has none. One `GET /queue`, only when one of them is
-        queued."""
+        (running, ended, or ComfyUI down) has none. One `GET /queue` a second at most (shared by
+        every caller), and only when one of them is queued."""
         waiting = {j.prompt_id: j.id for j in jobs if j.state is JobState.QUEUED and j.prompt_id}
         if not waiting:
             return {}
         try:
-            pending = (await self.runner.supervisor.client.queue()).pending
+            pending = await self._pending.get()
         except ComfyError:
             return {}
         return {waiting[p]: i for i, p in enumerate(pending, 1) if p in waiting}

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from server.errors import ApiError
-from server.jobs import Job
+from server.jobs import Job, JobState
 from server.v2 import contract
 from server.v2.views import STATUS
 
 Frame = tuple[str | None, str, dict[str, Any]]
 FINAL = {"succeeded", "failed", "cancelled"}
+log = logging.getLogger("comfygen.server")
 POSITION_INTERVAL = 2.0
 
 
@@ -51,6 +52,11 @@ async def translate(jobs: Any, job: Job, last: str | None,
     shown: int | None = None
     upcoming: asyncio.Future[Frame] | None = None
     try:
+        if last and job.state is JobState.QUEUED:  # a reconnect while it waits: go on following
+            following = last
+            shown = await position(jobs, job.id)
+            if shown is not None:
+                yield last, "status", status("queued", shown)
         while True:
             upcoming = upcoming or asyncio.ensure_future(anext(events))
             if following is not None:
@@ -91,12 +97,14 @@ async def translate(jobs: Any, job: Job, last: str | None,
 
 
 async def position(jobs: Any, job_id: str) -> int | None:
-    """The job's place in the queue now (None once a worker or ComfyUI has started it)."""
+    """The job's place in the queue now (None once a worker or ComfyUI has started it, or
+    when it cannot be told now: a look that fails never ends the stream)."""
     try:
         current = await jobs.get(job_id)
-    except ApiError:  # expired meanwhile
+        return (await jobs.queue_positions([current])).get(job_id)
+    except Exception as exc:  # noqa: BLE001 - expired (404), Redis or ComfyUI away: no number
+        log.debug("queue position of job %s not known: %r", job_id, exc)
         return None
-    return (await jobs.queue_positions([current])).get(job_id)
 
 
 def status(value: str, queue_position: int | None = None) -> dict[str, Any]:

@@ -81,3 +81,27 @@ async def test_a_client_leaving_while_the_job_waits_closes_the_engine_stream() -
     async with asyncio.timeout(1):
         await engine.closed.wait()
     assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+
+async def test_a_client_back_while_the_job_waits_goes_on_following_it() -> None:
+    """Reconnecting with the `queued` frame's id replays nothing, yet the stream says where
+    the job is now and follows it; a look at the queue that fails sends nothing and ends
+    nothing."""
+    engine = Engine([2, 1])
+    job = await engine.get("j3")
+    frames = translate(engine, job, "1", view=lambda j: None, every=0.01)  # type: ignore[arg-type]
+    async with asyncio.timeout(5):
+        assert await anext(frames) == ("1", "status", {"status": "queued", "queue_position": 2})
+        assert await anext(frames) == ("1", "status", {"status": "queued", "queue_position": 1})
+
+        async def broken(jobs: list[Job]) -> dict[str, int]:
+            raise ConnectionError("queue unreachable")
+
+        engine.queue_positions = broken  # type: ignore[method-assign]
+        await asyncio.sleep(0.05)
+        engine.state = JobState.RUNNING
+        await engine.events.put(event(2, "running"))
+        assert await anext(frames) == ("2", "status", {"status": "running",
+                                                       "queue_position": None})
+    await frames.aclose()
+    assert engine.closed.is_set()

@@ -49,7 +49,7 @@ def test_images_find_their_prompt_and_node() -> None:
                  struct.pack(">II", 4, 2) + b"[]", struct.pack(">II", 3, 0) + PNG):
         w.dispatch_binary(junk)
     assert len(mine.ws_images) == 3 and len(other.ws_images) == 1
-    assert mine.ws_end and mine.closed_by_ws
+    assert mine.closed_by_ws and not mine.ws_whole  # its start was not seen
 
 
 def test_output_nodes_images_are_files_and_previews_are_not() -> None:
@@ -91,3 +91,17 @@ async def test_only_the_kept_nodes_images_stay_with_the_prompt() -> None:
     assert first.type == "image" and first.data["image"].node == "4"
     assert [(await anext(events)).data["image"].node for _ in range(2)] == ["4", "9"]
     await events.aclose()
+
+
+def test_whole_means_one_connection_saw_the_start_and_the_end() -> None:
+    """Counted per connection when it is made (before its first frame), and decided when the
+    end is seen: a reconnect between start and end means images may be missing."""
+    w = watcher()
+    seen, split = w.track("p1"), w.track("p2")
+    w._connection = 1
+    for prompt in ("p1", "p2"):
+        w.dispatch(json.dumps({"type": "execution_start", "data": {"prompt_id": prompt}}))
+    w.dispatch(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": "p1"}}))
+    w._connection = 2  # dropped and reconnected
+    w.dispatch(json.dumps({"type": "executing", "data": {"node": None, "prompt_id": "p2"}}))
+    assert seen.ws_whole and not split.ws_whole

@@ -144,3 +144,5 @@ def test_locations_are_written_one_way_for_allow_lists(storage_env: dict[str, st
                 f"{base}/{CONTAINER}/in/%2E%2E/x.png", f"az://{CONTAINER}"):
         with pytest.raises(StorageError, match="no empty, `.` or `..` parts"):
             storage.location(bad)
+    with pytest.raises(StorageError, match="not a valid s3:// URL"):
+        storage.location("s3://[bucket/key.png")  # urlsplit's ValueError: a 422, not a 500

@@ -20,6 +20,7 @@ from comfygen.comfy.object_info import ObjectInfoCache
 from server.errors import ApiError
 from server.jobs.manager import Submission
 from server.jobs.models import InvalidTransition, Job, JobState
+from server.jobs.recent import Recent
 from server.jobs.shared import codec
 from server.jobs.shared.connection import GROUP, WAITING, Keys, connect
 from server.jobs.shared.store import QueueFull, SharedStore, StreamEvent
@@ -99,6 +100,7 @@ class SharedJobs:
         self.store = SharedStore(self.redis, self.reader, self.keys, ttl=settings.job_ttl,
                                  events_max=settings.job_events_max)
         self._waiting = self.redis.register_script(WAITING)
+        self._untaken = Recent(lambda: self._waiting(keys=[self.keys.queue], args=[GROUP]))
         self.admission = SharedAdmission(settings.queue_limit, settings.retry_after,
                                           self.store.depth)
 
@@ -157,12 +159,13 @@ class SharedJobs:
     async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
         """Each of these queued jobs' place among the jobs no worker has taken yet (1: the next
         one taken), by job id; a job a worker has taken (or a Redis error) has none. One script
-        call, only when one of them is queued; the entries stay in Redis (only ids come back)."""
+        call a second at most (shared by every caller), only when one of them is queued; the
+        entries stay in Redis (only ids come back)."""
         queued = {j.id for j in jobs if j.state is JobState.QUEUED}
         if not queued:
             return {}
         try:
-            waiting = await self._waiting(keys=[self.keys.queue], args=[GROUP])
+            waiting = await self._untaken.get()
         except RedisError:
             return {}
         return {job_id: i for i, job_id in enumerate(waiting, 1) if job_id in queued}

@@ -289,7 +289,12 @@ class SharedStore:
         pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self.keys.previews(job_id))
-            async for message in pubsub.listen():
+            while True:
+                # a bounded wait, not `listen()`: some redis-py releases let the client's
+                # socket timeout end an idle `listen()` (a job still queued sends nothing)
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                if message is None:
+                    continue
                 try:
                     body = orjson.loads(message["data"])
                 except (orjson.JSONDecodeError, TypeError):

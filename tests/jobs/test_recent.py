@@ -1,0 +1,30 @@
+"""The queue snapshot shared by every waiting job's stream: one fetch for concurrent callers,
+a new one once it is older than `max_age`, a failure never kept."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from server.jobs.recent import Recent
+
+
+async def test_one_fetch_serves_everyone_until_it_is_old() -> None:
+    calls = []
+
+    async def fetch() -> int:
+        calls.append(None)
+        await asyncio.sleep(0.01)
+        if len(calls) == 2:
+            raise ConnectionError("down")
+        return len(calls)
+
+    recent = Recent(fetch, max_age=0.05)
+    assert await asyncio.gather(*(recent.get() for _ in range(20))) == [1] * 20
+    assert len(calls) == 1
+    await asyncio.sleep(0.06)
+    with pytest.raises(ConnectionError):
+        await recent.get()
+    assert await recent.get() == 3  # the failure was not kept
+    assert await recent.get() == 3 and len(calls) == 3
