@@ -145,12 +145,15 @@ class JobManager:
         """Each of these queued jobs' place among the prompts waiting in ComfyUI (1: it starts
         next, as comfy-api-proxy counts), by job id; a job not waiting in ComfyUI's queue
         (running, ended, or ComfyUI down) has none. One `GET /queue` a second at most (shared by
-        every caller), and only when one of them is queued."""
+        every caller; again when a queued job is not in the last one), and only when one of them
+        is queued."""
         waiting = {j.prompt_id: j.id for j in jobs if j.state is JobState.QUEUED and j.prompt_id}
         if not waiting:
             return {}
         try:
             pending = await self._pending.get()
+            if not waiting.keys() <= set(pending):  # one may have been queued since: look again
+                pending = await self._pending.get(fresh=True)
         except ComfyError:
             return {}
         return {waiting[p]: i for i, p in enumerate(pending, 1) if p in waiting}

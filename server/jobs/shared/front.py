@@ -159,13 +159,16 @@ class SharedJobs:
     async def queue_positions(self, jobs: Iterable[Job]) -> dict[str, int]:
         """Each of these queued jobs' place among the jobs no worker has taken yet (1: the next
         one taken), by job id; a job a worker has taken (or a Redis error) has none. One script
-        call a second at most (shared by every caller), only when one of them is queued; the
-        entries stay in Redis (only ids come back)."""
+        call a second at most (shared by every caller; again when a queued job is not in the
+        last one), only when one of them is queued; the entries stay in Redis (only ids come
+        back)."""
         queued = {j.id for j in jobs if j.state is JobState.QUEUED}
         if not queued:
             return {}
         try:
             waiting = await self._untaken.get()
+            if not queued <= set(waiting):  # one may have been created since: look again
+                waiting = await self._untaken.get(fresh=True)
         except RedisError:
             return {}
         return {job_id: i for i, job_id in enumerate(waiting, 1) if job_id in queued}
