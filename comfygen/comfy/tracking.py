@@ -332,10 +332,11 @@ class PromptWatcher:
         tracker = self.trackers.get(where[0])
         if tracker is not None and not tracker.done:
             sent = WebsocketImage(where[1], content_type, bytes(image))
-            if tracker.keep_images is None or sent.node in tracker.keep_images:
+            output = tracker.keep_images is None or sent.node in tracker.keep_images
+            if output:
                 tracker.ws_images.append(sent)
             if tracker.subscribers:  # `events()` listeners: as an `image` event
-                tracker.announce(ProgressEvent("image", {"image": sent}))
+                tracker.announce(ProgressEvent("image", {"image": sent, "output": output}))
 
     # -- the poller ----------------------------------------------------------------------------
 

@@ -20,7 +20,6 @@ from typing import Any
 import pybase64
 
 from comfygen.comfy.errors import ComfyError
-from comfygen.parser import output_nodes
 from server.errors import ApiError, from_comfy
 from server.execution.admission import Admission, Slot
 from server.execution.runner import Run, Runner
@@ -41,9 +40,9 @@ from server.webhooks import DeliveryResult
 log = logging.getLogger("comfygen.server")
 
 PROGRESS_WRITE_INTERVAL = 0.5
+"""Seconds between progress writes to SQLite (every event still goes to listeners)."""
 PREVIEW_INTERVAL = 0.5
 """Seconds between two previews of one job handed to its listeners (others are skipped)."""
-"""Seconds between progress writes to SQLite (every event still goes to listeners)."""
 
 
 @dataclass
@@ -300,16 +299,13 @@ class JobManager:
         done: set[str] = set()
         current: str | None = None
         written = previewed = 0.0
-        client = self.runner.supervisor.client
-        async for event in client.events(prompt_id):
+        async for event in self.runner.supervisor.client.events(prompt_id):
             data = event.data
             if event.type == "image":  # previews; output nodes' images are outputs
                 now = time.monotonic()
-                if now - previewed >= PREVIEW_INTERVAL and self.events.subscriber_count(job_id):
+                if (not data["output"] and now - previewed >= PREVIEW_INTERVAL
+                        and self.events.subscriber_count(job_id)):
                     image = data["image"]
-                    nodedefs = client.node_info.latest
-                    if nodedefs is not None and image.node in output_nodes(graph, nodedefs):
-                        continue
                     previewed = now
                     self.events.flash(job_id, "preview", {
                         "node_id": image.node, "content_type": image.content_type,
